@@ -1,0 +1,14 @@
+"""moesif_core: capture API calls, identify users and companies, and deliver events to Moesif.
+
+Framework integrations (``flask_moesif``, ``bottle_moesif``, ``pyramid_moesif``,
+``falcon_moesif``, ``fastapi_moesif``) are thin glue over :mod:`moesif_core.wsgi` and
+:mod:`moesif_core.asgi`; any WSGI or ASGI app can use those directly::
+
+    from moesif_core.wsgi import MoesifMiddleware
+    app.wsgi_app = MoesifMiddleware(app.wsgi_app, {"APPLICATION_ID": "..."})
+"""
+
+from ._version import __version__
+from .settings import Settings, SettingsError
+
+__all__ = ["Settings", "SettingsError", "__version__"]

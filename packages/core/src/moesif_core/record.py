@@ -1,0 +1,127 @@
+"""The raw record of one API call: what the request path hands to the background.
+
+The request path must stay cheap, so a record holds references to what the server already built
+(the WSGI header list, the ASGI ``scope["headers"]`` list, body chunks joined once) and the
+results of user callbacks. Everything else (header normalisation, URL assembly, IP resolution,
+JWT parsing, body decoding, masking, JSON) is done by :mod:`moesif_core.event_builder` on the
+sender thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+__all__ = ["RawExchange", "HeaderStyle", "UNSET"]
+
+# How a header list is shaped, so the builder knows how to normalise it:
+# "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
+# "asgi": [(b"x-foo", b"v")] as in an ASGI scope or http.response.start message
+# "pairs": [("X-Foo", "v")] plain (name, value) strings, e.g. a WSGI start_response list
+HeaderStyle = Literal["wsgi", "asgi", "pairs"]
+
+# Fixed cost charged per record against the queue's byte budget: the Python objects of a record
+# and its header lists weigh far more than their text.
+RECORD_OVERHEAD_BYTES: Final = 1024
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final[Any] = _Unset()
+
+
+class RawExchange:
+    """One captured call. Times are ``time.time()`` floats; text fields are ``str``; bodies ``bytes``.
+
+    ``user_id``/``company_id``/``session_token``/``metadata`` hold what the user's callbacks
+    returned (``None`` when they returned nothing); the builder falls back to the token in the
+    authorization header for the user and company.
+    """
+
+    __slots__ = (
+        "direction",
+        "request_time",
+        "response_time",
+        "method",
+        "scheme",
+        "host",
+        "root_path",
+        "path",
+        "query_string",
+        "full_url",
+        "request_headers",
+        "request_header_style",
+        "client_addr",
+        "request_body",
+        "request_body_size",
+        "request_body_truncated",
+        "status",
+        "response_headers",
+        "response_header_style",
+        "response_body",
+        "response_body_size",
+        "response_body_truncated",
+        "user_id",
+        "company_id",
+        "session_token",
+        "metadata",
+        "transaction_id",
+        "blocked_by",
+        "weight",
+        "route",
+        "error",
+    )
+
+    def __init__(self) -> None:
+        self.direction: str = "Incoming"
+        self.request_time: float = 0.0
+        self.response_time: float = 0.0
+        self.method: str = "GET"
+        self.scheme: str = "http"
+        self.host: str = ""
+        self.root_path: str = ""  # WSGI SCRIPT_NAME / ASGI root_path: the app's mount point
+        self.path: str = "/"
+        self.query_string: str = ""
+        self.full_url: str | None = None  # set when the URL is known whole (outgoing calls)
+        self.request_headers: Any = ()
+        self.request_header_style: HeaderStyle = "pairs"
+        self.client_addr: str | None = None
+        self.request_body: bytes | None = None  # at most LOG_BODY_MAX_BYTES
+        self.request_body_size: int = 0  # bytes the app read in total
+        self.request_body_truncated: bool = False
+        self.status: int = 0
+        self.response_headers: Any = ()
+        self.response_header_style: HeaderStyle = "pairs"
+        self.response_body: bytes | None = None
+        self.response_body_size: int = 0
+        self.response_body_truncated: bool = False
+        self.user_id: Any = None
+        self.company_id: Any = None
+        self.session_token: Any = None
+        self.metadata: Any = None
+        self.transaction_id: str | None = None
+        self.blocked_by: str | None = None
+        self.weight: int = 1
+        self.route: str | None = None  # the route template when the framework knows it
+        self.error: str | None = None  # exception type name when the app raised
+
+    def estimated_size(self) -> int:
+        """Bytes this record holds, for the queue's byte budget; cheap, not exact."""
+        size = RECORD_OVERHEAD_BYTES
+        if self.request_body is not None:
+            size += len(self.request_body)
+        if self.response_body is not None:
+            size += len(self.response_body)
+        # Header lists: ~64 bytes a pair is close for typical traffic and costs no iteration.
+        size += 64 * (len(self.request_headers) + len(self.response_headers))
+        return size
+
+    def __repr__(self) -> str:
+        return f"<RawExchange {self.direction} {self.method} {self.root_path}{self.path} {self.status}>"
