@@ -1,0 +1,437 @@
+"""Capture for any ASGI app: a drop-in replacement for ``moesifasgi.MoesifMiddleware``.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): ``receive`` and ``send`` are teed as the app uses them,
+never drained ahead, so request bodies stay the app's and streamed responses keep their pace.
+The response time is stamped after the last body message went out. An exception in the app
+still produces an event (status 500 when no response started) and propagates as without us.
+Lifespan shutdown flushes queued events before the server is told shutdown is complete.
+
+Example::
+
+    from moesif_core.asgi import MoesifMiddleware
+    app = MoesifMiddleware(app, settings={"APPLICATION_ID": "..."})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .annotations import KEY as ANNOTATIONS_KEY
+from .annotations import RequestAnnotations
+from .call_filter import keep_call
+from .callbacks import acall_safely
+from .entities import EntityApi
+from .log import warn_once
+from .record import RawExchange
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["AsgiRequest", "AsgiResponse", "MoesifMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TXN_HEADER = b"x-moesif-transaction-id"
+
+
+class Headers(Mapping[str, str]):
+    """A read-only, case-insensitive view of ASGI header pairs (repeated names joined with ", ")."""
+
+    __slots__ = ("_pairs", "_map")
+
+    def __init__(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        self._pairs = pairs
+        self._map: dict[str, str] | None = None
+
+    def _mapping(self) -> dict[str, str]:
+        if self._map is None:
+            mapping: dict[str, str] = {}
+            for raw_name, raw_value in self._pairs:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                mapping[name] = f"{mapping[name]}, {value}" if name in mapping else value
+            self._map = mapping
+        return self._map
+
+    def __getitem__(self, key: str) -> str:
+        return self._mapping()[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._mapping()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+
+class AsgiRequest:
+    """What ASGI callbacks get as ``request`` when no framework supplies its own request object.
+
+    It offers the parts of Starlette's ``Request`` that identification callbacks use:
+    ``headers``, ``method``, ``url``, ``path``, ``query_string``, ``client``, ``scope``, ``state``.
+    ``fastapi_moesif`` passes a real Starlette ``Request`` instead.
+    """
+
+    __slots__ = ("_headers", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._headers: Headers | None = None
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope.get("headers", ()))
+        return self._headers
+
+    @property
+    def method(self) -> str:
+        return str(self.scope.get("method", "GET"))
+
+    @property
+    def path(self) -> str:
+        return str(self.scope.get("path", "/"))
+
+    @property
+    def query_string(self) -> str:
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
+    @property
+    def url(self) -> str:
+        scheme = self.scope.get("scheme", "http")
+        host = self.headers.get("host", "")
+        query = self.query_string
+        return f"{scheme}://{host}{self.path}" + (f"?{query}" if query else "")
+
+    @property
+    def client(self) -> Any:
+        return self.scope.get("client")
+
+    @property
+    def state(self) -> Any:
+        return self.scope.setdefault("state", {})
+
+
+class AsgiResponse:
+    """What ASGI callbacks get as ``response``: the status and headers the app sent."""
+
+    __slots__ = ("headers", "status_code")
+
+    def __init__(self, status_code: int, raw_headers: Iterable[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        self.headers = Headers(raw_headers)
+
+
+RequestFactory = Callable[[Scope], Any]
+
+
+class _Exchange:
+    """One HTTP call while the app and the server work on it."""
+
+    __slots__ = ("annotations", "body_chunks", "body_kept", "done", "keep", "middleware", "record", "req_chunks", "req_kept", "scope")
+
+    def __init__(self, middleware: MoesifMiddleware, scope: Scope, record: RawExchange) -> None:
+        self.middleware = middleware
+        self.scope = scope
+        self.record = record
+        self.annotations = RequestAnnotations()
+        log_body = middleware.settings.log_body
+        self.req_chunks: list[bytes] | None = [] if log_body else None
+        self.req_kept = 0
+        self.body_chunks: list[bytes] | None = [] if log_body else None
+        self.body_kept = 0
+        self.keep = True
+        self.done = False
+
+    def keep_request_chunk(self, chunk: bytes) -> None:
+        chunks = self.req_chunks
+        if chunks is None or not chunk:
+            return
+        record = self.record
+        record.request_body_size += len(chunk)
+        room = self.middleware.settings.log_body_max_bytes - self.req_kept
+        if room > 0:
+            piece = chunk if len(chunk) <= room else chunk[:room]
+            chunks.append(bytes(piece))
+            self.req_kept += len(piece)
+
+    def keep_response_chunk(self, chunk: bytes) -> None:
+        chunks = self.body_chunks
+        if chunks is None or not chunk or not self.keep:
+            return
+        record = self.record
+        record.response_body_size += len(chunk)
+        room = self.middleware.settings.log_body_max_bytes - self.body_kept
+        if room > 0:
+            piece = chunk if len(chunk) <= room else chunk[:room]
+            chunks.append(bytes(piece))
+            self.body_kept += len(piece)
+
+    async def on_response_start(self, message: Message) -> Message:
+        """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
+        record = self.record
+        status = message.get("status", 0)
+        record.status = status if isinstance(status, int) else 0
+        headers = message.get("headers") or []
+        if record.transaction_id is not None:
+            headers = [*headers, (_TXN_HEADER, record.transaction_id.encode("latin-1"))]
+            message = {**message, "headers": headers}
+        record.response_headers = headers
+        record.response_header_style = "asgi"
+        if self.keep:
+            await self._identify(headers)
+            self.keep = keep_call(self.middleware.agent, record, self.annotations)
+        return message
+
+    async def _identify(self, headers: list[tuple[bytes, bytes]]) -> None:
+        mw = self.middleware
+        settings = mw.settings
+        if (
+            settings.identify_user is None
+            and settings.identify_company is None
+            and settings.get_session_token is None
+            and settings.get_metadata is None
+            and settings.skip is None
+        ):
+            self._apply_annotations()
+            return
+        request = mw.make_request(self.scope)
+        response = AsgiResponse(self.record.status, headers)
+        ann = self.annotations
+        record = self.record
+        if await acall_safely("SKIP", settings.skip, request, response):
+            ann.skip = True
+            return
+        record.user_id = ann.user_id if ann.user_id is not None else await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
+        record.company_id = (
+            ann.company_id if ann.company_id is not None else await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
+        )
+        record.session_token = (
+            ann.session_token
+            if ann.session_token is not None
+            else await acall_safely("GET_SESSION_TOKEN", settings.get_session_token, request, response)
+        )
+        metadata = await acall_safely("GET_METADATA", settings.get_metadata, request, response)
+        if ann.metadata:
+            metadata = {**metadata, **ann.metadata} if isinstance(metadata, dict) else dict(ann.metadata)
+        record.metadata = metadata
+        if ann.route is not None:
+            record.route = ann.route
+
+    def _apply_annotations(self) -> None:
+        ann = self.annotations
+        record = self.record
+        record.user_id = ann.user_id
+        record.company_id = ann.company_id
+        record.session_token = ann.session_token
+        record.metadata = ann.metadata
+        record.route = ann.route
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Complete the record exactly once and hand it over; never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            record = self.record
+            record.response_time = time.time()
+            if error is not None:
+                record.error = type(error).__name__
+            if record.status == 0:
+                # No response started: the app raised, or the client left before it answered.
+                if error is None or isinstance(error, asyncio.CancelledError):
+                    record.status = 499
+                else:
+                    record.status = 500
+                self._apply_annotations()
+                self.keep = keep_call(self.middleware.agent, record, self.annotations)
+            if not self.keep:
+                return
+            chunks = self.req_chunks
+            if chunks:
+                record.request_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                record.request_body_truncated = record.request_body_size > self.req_kept
+            chunks = self.body_chunks
+            if chunks:
+                record.response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                record.response_body_truncated = record.response_body_size > self.body_kept
+            self.middleware.agent.submit(record)
+        except Exception as exc:
+            warn_once("asgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
+
+
+class MoesifMiddleware(EntityApi):
+    """ASGI middleware that captures every HTTP call of ``app`` and sends it to Moesif in the background.
+
+    Works with ``app.add_middleware(MoesifMiddleware, settings={...})`` in Starlette and FastAPI,
+    and around any ASGI app. ``settings`` takes every key moesifasgi takes; callbacks get
+    ``(request, response)`` and may be ``async def``.
+    """
+
+    def __init__(
+        self,
+        app: AsgiApp,
+        settings: Mapping[str, Any] | Settings | None = None,
+        *,
+        framework_config: Mapping[str, Any] | None = None,
+        framework_source: str = "framework config",
+        agent: Agent | None = None,
+        user_agent: str | None = None,
+        request_factory: RequestFactory | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = Settings.resolve(settings, framework_config=framework_config, framework_source=framework_source)
+        if agent is None:
+            from .agent import Agent
+
+            agent = Agent(self.settings, user_agent=user_agent or f"moesif-core/{__version__}")
+        self.agent = agent
+        self._request_factory = request_factory or AsgiRequest
+
+    def make_request(self, scope: Scope) -> Any:
+        """The ``request`` object callbacks get for ``scope``."""
+        return self._request_factory(scope)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            exchange, has_body = self._begin(scope)
+        except Exception as exc:  # our own bug: serve the app as if we were not here
+            warn_once("asgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
+            await self.app(scope, receive, send)
+            return
+        if exchange is None:
+            await self.app(scope, receive, send)
+            return
+
+        app_receive = receive
+        if has_body and exchange.req_chunks is not None:
+
+            async def capture_receive() -> Message:
+                message = await receive()
+                try:
+                    if message.get("type") == "http.request":
+                        exchange.keep_request_chunk(message.get("body", b""))
+                except Exception as exc:
+                    warn_once("asgi-receive", "moesif: could not record a request chunk (%s: %s)", type(exc).__name__, exc)
+                return message
+
+            app_receive = capture_receive
+
+        async def capture_send(message: Message) -> None:
+            kind = message.get("type")
+            last = False
+            try:
+                if kind == "http.response.start":
+                    message = await exchange.on_response_start(message)
+                elif kind == "http.response.body":
+                    exchange.keep_response_chunk(message.get("body", b""))
+                    last = not message.get("more_body", False)
+                elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
+                    last = not message.get("more_body", False)
+            except Exception as exc:
+                warn_once("asgi-send", "moesif: could not record a response message (%s: %s)", type(exc).__name__, exc)
+            await send(message)
+            if last:
+                exchange.finish()
+
+        try:
+            await self.app(scope, app_receive, capture_send)
+        except BaseException as exc:
+            exchange.finish(exc)
+            raise
+        exchange.finish()
+
+    def _begin(self, scope: Scope) -> tuple[_Exchange | None, bool]:
+        now = time.time()
+        settings = self.settings
+        record = RawExchange()
+        record.request_time = now
+        record.method = scope.get("method", "GET")
+        record.scheme = scope.get("scheme", "http")
+        raw_headers = scope.get("headers") or []
+        record.request_headers = raw_headers
+        record.request_header_style = "asgi"
+        host = ""
+        txn = None
+        has_body = False
+        for name, value in raw_headers:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-length":
+                has_body = value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+            elif name == _TXN_HEADER:
+                txn = value.decode("latin-1")
+        if not host:
+            server = scope.get("server")
+            if server:
+                host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+        record.host = host
+        root_path = scope.get("root_path", "") or ""
+        path = scope.get("path", "/") or "/"
+        if root_path and path.startswith(root_path):
+            # Newer servers put the mount point in path too; the URL needs it once.
+            path = path[len(root_path) :] or "/"
+        record.root_path = root_path
+        record.path = path
+        query = scope.get("query_string", b"")
+        record.query_string = query.decode("latin-1") if query else ""
+        client = scope.get("client")
+        record.client_addr = client[0] if client else None
+        if not settings.disabled_transaction_id:
+            record.transaction_id = txn if txn and len(txn) <= 128 else str(uuid.uuid4())
+        exchange = _Exchange(self, scope, record)
+        scope[ANNOTATIONS_KEY] = exchange.annotations
+        return exchange, has_body
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def flushing_send(message: Message) -> None:
+            if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.aflush()
+            await send(message)
+
+        await self.app(scope, receive, flushing_send)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Deliver every event captured so far without blocking the event loop."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self.agent.flush, timeout)
+        except Exception as exc:
+            warn_once("asgi-flush", "moesif: flush failed (%s: %s)", type(exc).__name__, exc)
+            return False
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver every event captured so far, waiting at most ``timeout`` seconds (blocks the caller)."""
+        return self.agent.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, then stop the background sender."""
+        return self.agent.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
+        return self.agent.stats()

@@ -1,0 +1,55 @@
+"""Whether a call is kept: a per-route skip, then the sampling rate of the served config.
+
+Decided in the request path as soon as the response starts, so that a dropped call costs a few
+attribute reads and one random number, not a body copy or an event.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from .annotations import RequestAnnotations
+from .log import logger
+from .record import RawExchange
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["keep_call"]
+
+
+def keep_call(agent: Agent, record: RawExchange, annotations: RequestAnnotations) -> bool:
+    """True to keep ``record``; sets ``record.weight`` from the sampling rate, counts what is dropped."""
+    if annotations.skip:
+        agent.count("skipped")
+        if agent.settings.debug:
+            logger.debug("moesif: %s %s skipped by the route", record.method, record.path)
+        return False
+    user_id = record.user_id
+    company_id = record.company_id
+    if agent.sampling_needs_identity and (user_id is None or company_id is None):
+        # Per-user rates need the user now; the token is only parsed when the config has them.
+        from .identify import identify_record
+
+        token_user, token_company = identify_record(record, agent.settings)
+        user_id = user_id if user_id is not None else token_user
+        company_id = company_id if company_id is not None else token_company
+    rate = agent.sample_rate(
+        route=record.path,
+        verb=record.method,
+        ip=record.client_addr,
+        status=record.status,
+        user_id=None if user_id is None else str(user_id),
+        company_id=None if company_id is None else str(company_id),
+    )
+    if rate >= 100:
+        record.weight = 1
+        return True
+    if rate <= 0 or random.random() * 100 >= rate:
+        agent.count("sampled_out")
+        if agent.settings.debug:
+            logger.debug("moesif: %s %s sampled out (rate %s%%)", record.method, record.path, rate)
+        return False
+    record.weight = max(1, int(100 // rate))
+    return True

@@ -1,0 +1,370 @@
+"""Capture for any WSGI app: a drop-in replacement for ``moesifwsgi.MoesifMiddleware``.
+
+The request path only records: times, the header list, URL parts, the body bytes the app reads
+(teed, never read ahead), the chunks the server pulls from the response (teed up to
+``LOG_BODY_MAX_BYTES``, never consumed ahead, so streams stay streams) and the callbacks'
+results. The record is finished exactly once (when the server exhausts or closes the response,
+or when the app raises) and handed to the agent, whose thread builds and sends the event.
+
+Example::
+
+    from moesif_core.wsgi import MoesifMiddleware
+    app.wsgi_app = MoesifMiddleware(app.wsgi_app, {"APPLICATION_ID": "..."})
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .annotations import KEY as ANNOTATIONS_KEY
+from .annotations import RequestAnnotations
+from .callbacks import call_safely
+from .entities import EntityApi
+from .call_filter import keep_call
+from .log import warn_once
+from .record import RawExchange
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["MoesifMiddleware"]
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+StartResponse = Callable[..., Callable[[bytes], object]]
+
+_TXN_ENVIRON_KEY = "HTTP_X_MOESIF_TRANSACTION_ID"
+_TXN_HEADER = "X-Moesif-Transaction-Id"
+_BODY_CONTENT_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+class _InputTee:
+    """Wraps ``wsgi.input``: every read passes through untouched; the first ``cap`` bytes are kept."""
+
+    __slots__ = ("_cap", "_chunks", "_kept", "_stream", "size")
+
+    def __init__(self, stream: Any, cap: int) -> None:
+        self._stream = stream
+        self._cap = cap
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self.size = 0
+
+    def _keep(self, data: Any) -> Any:
+        try:
+            n = len(data)
+            self.size += n
+            room = self._cap - self._kept
+            if room > 0 and n:
+                piece = bytes(data[:room]) if n > room else bytes(data)
+                self._chunks.append(piece)
+                self._kept += len(piece)
+        except Exception:  # a stream that returns odd types must not break the app's read
+            pass
+        return data
+
+    def readinto(self, buffer: Any) -> Any:
+        # Werkzeug and io wrappers read through readinto when the stream has it: tee it too.
+        n = self._stream.readinto(buffer)
+        if n:
+            self._keep(memoryview(buffer)[:n])
+        return n
+
+    def read(self, *args: Any) -> bytes:
+        return self._keep(self._stream.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._keep(self._stream.readline(*args))
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        lines: list[bytes] = self._stream.readlines(*args)
+        for line in lines:
+            self._keep(line)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            yield self._keep(line)
+
+    def __getattr__(self, name: str) -> Any:
+        # Servers add their own methods (e.g. gunicorn's Body.readinto); keep them reachable.
+        return getattr(self._stream, name)
+
+    def captured(self) -> bytes | None:
+        if not self._chunks:
+            return None
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > self._kept
+
+
+class _Exchange:
+    """The state of one call while the app and server work on it."""
+
+    __slots__ = ("annotations", "done", "environ", "input_tee", "keep", "middleware", "record", "resp_chunks", "resp_kept")
+
+    def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
+        self.middleware = middleware
+        self.environ = environ
+        self.record = record
+        self.annotations = RequestAnnotations()
+        self.input_tee: _InputTee | None = None
+        self.resp_chunks: list[bytes] | None = [] if middleware.settings.log_body else None
+        self.resp_kept = 0
+        self.keep = True  # False once sampling or SKIP dropped the call: stop recording
+        self.done = False
+
+    def on_start_response(self, status: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Record status and headers, ask the callbacks, decide sampling; returns the headers to send."""
+        record = self.record
+        try:
+            record.status = int(status[:3])
+        except (TypeError, ValueError):
+            record.status = 0
+        mw = self.middleware
+        if record.transaction_id is not None:
+            headers = [*headers, (_TXN_HEADER, record.transaction_id)]
+        record.response_headers = headers
+        record.response_header_style = "pairs"
+        if not self.keep:
+            return headers
+        try:
+            self._identify(headers)
+        except Exception as exc:  # our own bug: lose the identity, never the response
+            warn_once("wsgi-identify", "moesif: could not identify the call (%s: %s)", type(exc).__name__, exc)
+        self.keep = mw.decide(record, self.annotations)
+        return headers
+
+    def _identify(self, headers: list[tuple[str, str]]) -> None:
+        mw = self.middleware
+        settings = mw.settings
+        ann = self.annotations
+        environ = self.environ
+        record = self.record
+        app = mw.callback_app
+        record.user_id = ann.user_id if ann.user_id is not None else call_safely("IDENTIFY_USER", settings.identify_user, app, environ, headers)
+        record.company_id = (
+            ann.company_id if ann.company_id is not None else call_safely("IDENTIFY_COMPANY", settings.identify_company, app, environ, headers)
+        )
+        record.session_token = (
+            ann.session_token if ann.session_token is not None else call_safely("GET_SESSION_TOKEN", settings.get_session_token, app, environ)
+        )
+        metadata = call_safely("GET_METADATA", settings.get_metadata, app, environ)
+        if ann.metadata:
+            metadata = {**metadata, **ann.metadata} if isinstance(metadata, dict) else dict(ann.metadata)
+        record.metadata = metadata
+        if ann.route is not None:
+            record.route = ann.route
+
+    def keep_chunk(self, chunk: bytes) -> None:
+        chunks = self.resp_chunks
+        if chunks is None or not self.keep:
+            return
+        try:
+            n = len(chunk)
+            self.record.response_body_size += n
+            room = self.middleware.settings.log_body_max_bytes - self.resp_kept
+            if room > 0 and n:
+                piece = chunk if n <= room else chunk[:room]
+                chunks.append(bytes(piece))
+                self.resp_kept += len(piece)
+        except Exception:
+            pass
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Complete the record exactly once and hand it over; never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            record = self.record
+            record.response_time = time.time()
+            if error is not None:
+                record.error = type(error).__name__
+                if record.status == 0:
+                    record.status = 500
+            if not self.keep:
+                return
+            if record.status == 0:
+                # The app returned without calling start_response (or the client left first).
+                record.status = 499 if error is None else 500
+                self.keep = self.middleware.decide(record, self.annotations)
+                if not self.keep:
+                    return
+            tee = self.input_tee
+            if tee is not None:
+                record.request_body = tee.captured()
+                record.request_body_size = tee.size
+                record.request_body_truncated = tee.truncated
+            chunks = self.resp_chunks
+            if chunks:
+                record.response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                record.response_body_truncated = record.response_body_size > self.resp_kept
+            self.middleware.agent.submit(record)
+        except Exception as exc:
+            warn_once("wsgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
+
+
+class _ResponseTee:
+    """The app's response iterable as the server sees it: same chunks, same pace, teed up to the cap."""
+
+    __slots__ = ("_exchange", "_iterator", "_original")
+
+    def __init__(self, original: Iterable[bytes], exchange: _Exchange) -> None:
+        self._original = original
+        self._exchange = exchange
+        self._iterator: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = iter(self._original)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            self._exchange.finish()
+            raise
+        except BaseException as exc:
+            self._exchange.finish(exc)
+            raise
+        self._exchange.keep_chunk(chunk)
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._original, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._exchange.finish()
+
+
+class MoesifMiddleware(EntityApi):
+    """WSGI middleware that captures every call of ``app`` and sends it to Moesif in the background.
+
+    ``settings`` takes every key moesifwsgi takes (see the configuration reference); missing or
+    wrong keys raise :class:`~moesif_core.settings.SettingsError` here, at start-up.
+    """
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        settings: Mapping[str, Any] | Settings | None = None,
+        *,
+        framework_config: Mapping[str, Any] | None = None,
+        framework_source: str = "framework config",
+        callback_app: Any = None,
+        agent: Agent | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = Settings.resolve(settings, framework_config=framework_config, framework_source=framework_source)
+        if agent is None:
+            from .agent import Agent
+
+            agent = Agent(self.settings, user_agent=user_agent or f"moesif-core/{__version__}")
+        self.agent = agent
+        # What the callbacks get as their first argument: the incumbents pass the wrapped app;
+        # integrations pass the framework's app object.
+        self.callback_app = callback_app if callback_app is not None else app
+
+    # -- the request path -------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            exchange = self._begin(environ)
+        except Exception as exc:  # our own bug: the app is served as if we were not here
+            warn_once("wsgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
+            exchange = None
+        if exchange is None:
+            return self.app(environ, start_response)
+
+        def capture_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+            try:
+                headers = exchange.on_start_response(status, headers)
+            except Exception as exc:
+                warn_once("wsgi-start-response", "moesif: could not record a response start (%s: %s)", type(exc).__name__, exc)
+            if exc_info is not None:
+                return start_response(status, headers, exc_info)
+            return start_response(status, headers)
+
+        try:
+            result = self.app(environ, capture_start_response)
+        except BaseException as exc:
+            exchange.finish(exc)
+            raise
+        if not exchange.keep and exchange.record.status:
+            # Dropped (sampling or SKIP) once the response started: give the server the app's own
+            # iterable, so a dropped call costs nothing more.
+            exchange.done = True
+            return result
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
+            # Keep the server's sendfile path: log the call without its body.
+            exchange.resp_chunks = None
+            exchange.finish()
+            return result
+        return _ResponseTee(result, exchange)
+
+    def _begin(self, environ: dict[str, Any]) -> _Exchange | None:
+        now = time.time()
+        settings = self.settings
+        skip = settings.skip
+        if skip is not None and call_safely("SKIP", skip, self.callback_app, environ):
+            self.agent.count("skipped")
+            return None
+        record = RawExchange()
+        record.request_time = now
+        record.method = environ.get("REQUEST_METHOD", "GET")
+        record.scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST")
+        if not host:
+            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
+        record.host = host
+        record.root_path = environ.get("SCRIPT_NAME", "")
+        record.path = environ.get("PATH_INFO", "") or "/"
+        record.query_string = environ.get("QUERY_STRING", "")
+        record.request_headers = [(k, v) for k, v in environ.items() if k[:5] == "HTTP_" or k in _BODY_CONTENT_KEYS]
+        record.request_header_style = "wsgi"
+        record.client_addr = environ.get("REMOTE_ADDR")
+        if not settings.disabled_transaction_id:
+            incoming = environ.get(_TXN_ENVIRON_KEY)
+            record.transaction_id = incoming if incoming and len(incoming) <= 128 else str(uuid.uuid4())
+        exchange = _Exchange(self, environ, record)
+        environ[ANNOTATIONS_KEY] = exchange.annotations
+        if settings.log_body:
+            length = environ.get("CONTENT_LENGTH")
+            if (length and length != "0") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                stream = environ.get("wsgi.input")
+                if stream is not None:
+                    tee = _InputTee(stream, settings.log_body_max_bytes)
+                    environ["wsgi.input"] = tee
+                    exchange.input_tee = tee
+        return exchange
+
+    def decide(self, record: RawExchange, annotations: RequestAnnotations) -> bool:
+        return keep_call(self.agent, record, annotations)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver every event captured so far, waiting at most ``timeout`` seconds."""
+        return self.agent.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, then stop the background sender; later calls are no longer captured."""
+        return self.agent.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
+        return self.agent.stats()
+

@@ -1,0 +1,310 @@
+"""The WSGI capture layer, under real Flask and raw WSGI apps: what it records and what it leaves alone."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import flask
+import pytest
+from werkzeug.test import Client
+
+from moesif_core.annotations import annotations_of
+from moesif_core.wsgi import MoesifMiddleware
+
+
+def make(app: Any, agent: Any, **settings: Any) -> MoesifMiddleware:
+    middleware = MoesifMiddleware(app, {"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9", **settings}, agent=agent)
+    agent.settings = middleware.settings
+    return middleware
+
+
+@pytest.fixture
+def flask_app() -> flask.Flask:
+    app = flask.Flask("capture")
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int) -> Any:
+        return {"id": item_id, "name": "widget"}
+
+    @app.post("/echo")
+    def echo() -> Any:
+        data = flask.request.get_data()
+        return flask.Response(data, content_type=flask.request.content_type or "application/octet-stream")
+
+    @app.get("/boom")
+    def boom() -> Any:
+        raise RuntimeError("view failed")
+
+    return app
+
+
+def test_json_get_records_request_and_response(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    response = flask_app.test_client().get("/items/7?full=1", headers={"Authorization": "Bearer x.y.z", "X-Forwarded-For": "1.2.3.4"})
+    assert response.json == {"id": 7, "name": "widget"}
+    [record] = recording_agent.records
+    assert (record.method, record.path, record.query_string, record.status) == ("GET", "/items/7", "full=1", 200)
+    assert record.host == "localhost"
+    headers = dict(record.request_headers)
+    assert headers["HTTP_AUTHORIZATION"] == "Bearer x.y.z"
+    assert headers["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"
+    assert record.response_body == b'{"id":7,"name":"widget"}\n'
+    assert record.request_body is None
+    assert record.request_time <= record.response_time
+
+
+def test_transaction_id_is_returned_to_the_client_and_recorded(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    client = flask_app.test_client()
+    fresh = client.get("/items/1")
+    fresh.close()  # as a server does once the body went out: that completes the event
+    given = client.get("/items/1", headers={"X-Moesif-Transaction-Id": "abc-123"})
+    given.close()
+    assert fresh.headers["X-Moesif-Transaction-Id"] == recording_agent.records[0].transaction_id
+    assert len(recording_agent.records[0].transaction_id) == 36
+    assert given.headers["X-Moesif-Transaction-Id"] == "abc-123" == recording_agent.records[1].transaction_id
+
+
+def test_disabled_transaction_id_adds_no_header(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, DISABLED_TRANSACTION_ID=True)  # type: ignore[method-assign]
+    response = flask_app.test_client().get("/items/1")
+    response.close()
+    assert "X-Moesif-Transaction-Id" not in response.headers
+    assert recording_agent.records[0].transaction_id is None
+
+
+def test_large_body_is_cut_but_the_app_reads_all_of_it(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    body = bytes(range(256)) * (5 * 1024 * 1024 // 256)
+    response = flask_app.test_client().post("/echo", data=body, content_type="application/octet-stream")
+    assert response.data == body  # the app got, and echoed, every byte
+    [record] = recording_agent.records
+    cap = recording_agent.settings.log_body_max_bytes
+    assert record.request_body == body[:cap]
+    assert record.request_body_size == len(body)
+    assert record.request_body_truncated
+    assert record.response_body == body[:cap]
+    assert record.response_body_size == len(body)
+    assert record.response_body_truncated
+
+
+def test_small_body_is_kept_whole(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    flask_app.test_client().post("/echo", json={"a": 1}).close()
+    [record] = recording_agent.records
+    assert record.request_body == b'{"a": 1}'
+    assert not record.request_body_truncated
+    assert not record.response_body_truncated
+
+
+def test_chunked_request_without_content_length_stays_readable(recording_agent: Any) -> None:
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        assert "CONTENT_LENGTH" not in environ
+        stream = environ["wsgi.input"]
+        data = b"".join(iter(lambda: stream.read(3), b""))
+        seen.append(data)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"got " + data]
+
+    middleware = make(app, recording_agent)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/upload",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b"hello chunked world"),
+        "wsgi.input_terminated": True,
+        "HTTP_TRANSFER_ENCODING": "chunked",
+    }
+    statuses: list[str] = []
+    body = b"".join(middleware(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    assert body == b"got hello chunked world"
+    assert seen == [b"hello chunked world"]
+    [record] = recording_agent.records
+    assert record.request_body == b"hello chunked world"
+    assert record.host == "localhost:80"
+
+
+def test_streamed_response_is_not_consumed_ahead_of_the_server(recording_agent: Any) -> None:
+    produced: list[int] = []
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def stream() -> Iterator[bytes]:
+            for i in range(3):
+                produced.append(i)
+                yield f"data: {i}\n\n".encode()
+                if i == 0:
+                    release.wait(5)
+
+        return stream()
+
+    middleware = make(app, recording_agent)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/sse", "HTTP_HOST": "api.test", "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO()}
+    response = middleware(environ, lambda *a: None)
+    chunks = iter(response)
+    assert next(chunks) == b"data: 0\n\n"
+    # The first chunk reached the server while the generator is still suspended before the second.
+    assert produced == [0]
+    assert recording_agent.records == []
+    release.set()
+    rest = list(chunks)
+    assert rest == [b"data: 1\n\n", b"data: 2\n\n"]
+    response.close()  # type: ignore[attr-defined]
+    [record] = recording_agent.records
+    assert record.response_body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+
+
+def test_event_completes_once_when_the_client_disconnects_mid_stream(recording_agent: Any) -> None:
+    closed: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+
+        def stream() -> Iterator[bytes]:
+            try:
+                while True:
+                    yield b"tick"
+            finally:
+                closed.append(True)
+
+        return stream()
+
+    middleware = make(app, recording_agent)
+    response = middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/ticks", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    it = iter(response)
+    next(it)
+    next(it)
+    response.close()  # type: ignore[attr-defined]  # the server closes when the client goes away
+    response.close()  # type: ignore[attr-defined]
+    assert closed == [True]
+    [record] = recording_agent.records
+    assert record.response_body == b"ticktick"
+    assert record.status == 200
+
+
+def test_app_raising_records_500_and_propagates(recording_agent: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        raise ValueError("broken app")
+
+    middleware = make(app, recording_agent)
+    with pytest.raises(ValueError, match="broken app"):
+        middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    [record] = recording_agent.records
+    assert record.status == 500
+    assert record.error == "ValueError"
+
+
+def test_flask_view_raising_is_recorded_as_500(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    response = flask_app.test_client().get("/boom")
+    assert response.status_code == 500
+    response.close()
+    assert recording_agent.records[0].status == 500
+
+
+def test_raising_callbacks_do_not_fail_the_request(flask_app: flask.Flask, recording_agent: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: Any) -> Any:
+        raise KeyError("nope")
+
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, IDENTIFY_USER=broken, IDENTIFY_COMPANY=broken,
+                              GET_METADATA=broken, GET_SESSION_TOKEN=broken, SKIP=broken)  # type: ignore[method-assign]
+    client = flask_app.test_client()
+    with caplog.at_level(logging.WARNING, logger="moesif"):
+        assert client.get("/items/3").data
+        assert client.get("/items/4").data
+    assert len(recording_agent.records) == 2
+    assert recording_agent.records[0].user_id is None
+    warnings = [r for r in caplog.records if "IDENTIFY_USER raised" in r.getMessage()]
+    assert len(warnings) == 1  # once per kind, not once per request
+
+
+def test_callbacks_get_the_incumbent_arguments_inside_the_request_context(flask_app: flask.Flask, recording_agent: Any) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    def identify_user(app: Any, environ: dict[str, Any], response_headers: Any) -> str:
+        calls.append(("user", dict(response_headers)["Content-Type"]))
+        return str(flask.request.headers.get("X-User"))
+
+    def identify_company(app: Any, environ: dict[str, Any], response_headers: Any) -> str:
+        return "acme"
+
+    def metadata(app: Any, environ: dict[str, Any]) -> dict[str, Any]:
+        return {"path": environ["PATH_INFO"]}
+
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, IDENTIFY_USER=identify_user, IDENTIFY_COMPANY=identify_company,
+                              GET_METADATA=metadata, GET_SESSION_TOKEN=lambda app, environ: "sess-1")  # type: ignore[method-assign]
+    flask_app.test_client().get("/items/5", headers={"X-User": "u-42"}).close()
+    [record] = recording_agent.records
+    assert (record.user_id, record.company_id, record.session_token) == ("u-42", "acme", "sess-1")
+    assert record.metadata == {"path": "/items/5"}
+    assert calls == [("user", "application/json")]
+
+
+def test_skip_callback_and_annotations_drop_the_call(flask_app: flask.Flask, recording_agent: Any) -> None:
+    skip = lambda app, environ: environ["PATH_INFO"] == "/items/1"  # noqa: E731
+
+    @flask_app.get("/quiet")
+    def quiet() -> str:
+        ann = annotations_of(flask.request.environ)
+        assert ann is not None
+        ann.skip = True
+        return "shh"
+
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, SKIP=skip)  # type: ignore[method-assign]
+    client = flask_app.test_client()
+    assert client.get("/items/1").data
+    assert client.get("/quiet").data == b"shh"
+    assert client.get("/items/2").data
+    assert [r.path for r in recording_agent.records] == ["/items/2"]
+    assert recording_agent.counts["skipped"] == 2
+
+
+def test_sampled_out_calls_are_counted_and_not_submitted(flask_app: flask.Flask, recording_agent: Any) -> None:
+    recording_agent.rate = 0
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    assert flask_app.test_client().get("/items/1").json == {"id": 1, "name": "widget"}
+    assert recording_agent.records == []
+    assert recording_agent.counts["sampled_out"] == 1
+
+
+def test_sampling_rate_sets_weight(flask_app: flask.Flask, recording_agent: Any) -> None:
+    recording_agent.rate = 100
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    client = flask_app.test_client()
+    client.get("/items/1").close()
+    assert recording_agent.records[-1].weight == 1
+
+
+def test_script_name_is_kept_as_the_mount_point(recording_agent: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    middleware = make(app, recording_agent)
+    Client(middleware).get("/v1/users", base_url="http://localhost/api").close()
+    [record] = recording_agent.records
+    assert (record.root_path, record.path, record.status) == ("/api", "/v1/users", 204)
+
+
+def test_log_body_false_records_no_bodies(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, LOG_BODY=False)  # type: ignore[method-assign]
+    flask_app.test_client().post("/echo", json={"a": 1}).close()
+    [record] = recording_agent.records
+    assert record.request_body is None and record.response_body is None
+
+
+def test_binary_body_is_recorded_as_bytes(flask_app: flask.Flask, recording_agent: Any) -> None:
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
+    payload = bytes([0, 159, 146, 150, 255, 1])
+    assert flask_app.test_client().post("/echo", data=payload, content_type="application/octet-stream").data == payload
+    assert recording_agent.records[0].request_body == payload
