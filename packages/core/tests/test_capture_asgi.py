@@ -52,7 +52,9 @@ def build_app() -> FastAPI:
 
 
 def wrap(agent: Any, app: Any = None, **settings: Any) -> MoesifMiddleware:
-    middleware = MoesifMiddleware(app or build_app(), settings={"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9", **settings}, agent=agent)
+    middleware = MoesifMiddleware(
+        app or build_app(), settings={"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9", **settings}, agent=agent
+    )
     agent.settings = middleware.settings
     return middleware
 
@@ -67,7 +69,13 @@ async def test_json_get_is_recorded(recording_agent: Any) -> None:
         response = await c.get("/items/9?x=1", headers={"Authorization": "Bearer a.b.c"})
     assert response.json() == {"id": 9, "name": "widget"}
     [record] = recording_agent.records
-    assert (record.method, record.path, record.query_string, record.status, record.host) == ("GET", "/items/9", "x=1", 200, "api.test")
+    assert (record.method, record.path, record.query_string, record.status, record.host) == (
+        "GET",
+        "/items/9",
+        "x=1",
+        200,
+        "api.test",
+    )
     assert (b"authorization", b"Bearer a.b.c") in record.request_headers
     assert record.response_body == b'{"id":9,"name":"widget"}'
     assert response.headers["x-moesif-transaction-id"] == record.transaction_id
@@ -139,9 +147,20 @@ async def test_streaming_response_first_chunk_arrives_before_the_last_is_produce
         await disconnected.wait()
         return {"type": "http.disconnect"}
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/sse", "raw_path": b"/sse", "root_path": "", "query_string": b"", "headers": [(b"host", b"api.test")],
-             "client": ("127.0.0.1", 5000), "server": ("api.test", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/sse",
+        "raw_path": b"/sse",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"api.test")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("api.test", 80),
+    }
     task = asyncio.create_task(wrap(recording_agent, app)(scope, receive, outbox.put))
     start = await asyncio.wait_for(outbox.get(), 5)
     assert start["status"] == 200
@@ -167,8 +186,13 @@ async def test_sync_and_async_callbacks_get_request_and_response(recording_agent
         await asyncio.sleep(0)
         return {"method": request.method, "type": response.headers["content-type"]}
 
-    mw = wrap(recording_agent, IDENTIFY_USER=identify_user, IDENTIFY_COMPANY=identify_company, GET_METADATA=metadata,
-              GET_SESSION_TOKEN=lambda request, response: "s-1")
+    mw = wrap(
+        recording_agent,
+        IDENTIFY_USER=identify_user,
+        IDENTIFY_COMPANY=identify_company,
+        GET_METADATA=metadata,
+        GET_SESSION_TOKEN=lambda request, response: "s-1",
+    )
     async with client(mw) as c:
         await c.get("/items/1", headers={"X-User": "u-7"})
     [record] = recording_agent.records
@@ -213,8 +237,17 @@ async def test_root_path_is_the_mount_point_once(recording_agent: Any) -> None:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "scheme": "https", "path": "/api/v1/users", "root_path": "/api",
-             "query_string": b"", "headers": [(b"host", b"example.com")], "client": ("10.0.0.1", 5000), "server": ("example.com", 443)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/api/v1/users",
+        "root_path": "/api",
+        "query_string": b"",
+        "headers": [(b"host", b"example.com")],
+        "client": ("10.0.0.1", 5000),
+        "server": ("example.com", 443),
+    }
     await mw(scope, receive, send)
     [record] = recording_agent.records
     assert (record.root_path, record.path, record.client_addr, record.status) == ("/api", "/v1/users", "10.0.0.1", 204)

@@ -44,7 +44,9 @@ def flask_app() -> flask.Flask:
 
 def test_json_get_records_request_and_response(flask_app: flask.Flask, recording_agent: Any) -> None:
     flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent)  # type: ignore[method-assign]
-    response = flask_app.test_client().get("/items/7?full=1", headers={"Authorization": "Bearer x.y.z", "X-Forwarded-For": "1.2.3.4"})
+    response = flask_app.test_client().get(
+        "/items/7?full=1", headers={"Authorization": "Bearer x.y.z", "X-Forwarded-For": "1.2.3.4"}
+    )
     assert response.json == {"id": 7, "name": "widget"}
     [record] = recording_agent.records
     assert (record.method, record.path, record.query_string, record.status) == ("GET", "/items/7", "full=1", 200)
@@ -149,7 +151,13 @@ def test_streamed_response_is_not_consumed_ahead_of_the_server(recording_agent: 
         return stream()
 
     middleware = make(app, recording_agent)
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/sse", "HTTP_HOST": "api.test", "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO()}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/sse",
+        "HTTP_HOST": "api.test",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(),
+    }
     response = middleware(environ, lambda *a: None)
     chunks = iter(response)
     assert next(chunks) == b"data: 0\n\n"
@@ -212,12 +220,21 @@ def test_flask_view_raising_is_recorded_as_500(flask_app: flask.Flask, recording
     assert recording_agent.records[0].status == 500
 
 
-def test_raising_callbacks_do_not_fail_the_request(flask_app: flask.Flask, recording_agent: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_raising_callbacks_do_not_fail_the_request(
+    flask_app: flask.Flask, recording_agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*args: Any) -> Any:
         raise KeyError("nope")
 
-    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, IDENTIFY_USER=broken, IDENTIFY_COMPANY=broken,
-                              GET_METADATA=broken, GET_SESSION_TOKEN=broken, SKIP=broken)  # type: ignore[method-assign]
+    flask_app.wsgi_app = make(
+        flask_app.wsgi_app,
+        recording_agent,
+        IDENTIFY_USER=broken,
+        IDENTIFY_COMPANY=broken,
+        GET_METADATA=broken,
+        GET_SESSION_TOKEN=broken,
+        SKIP=broken,
+    )  # type: ignore[method-assign]
     client = flask_app.test_client()
     with caplog.at_level(logging.WARNING, logger="moesif"):
         assert client.get("/items/3").data
@@ -241,8 +258,14 @@ def test_callbacks_get_the_incumbent_arguments_inside_the_request_context(flask_
     def metadata(app: Any, environ: dict[str, Any]) -> dict[str, Any]:
         return {"path": environ["PATH_INFO"]}
 
-    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, IDENTIFY_USER=identify_user, IDENTIFY_COMPANY=identify_company,
-                              GET_METADATA=metadata, GET_SESSION_TOKEN=lambda app, environ: "sess-1")  # type: ignore[method-assign]
+    flask_app.wsgi_app = make(
+        flask_app.wsgi_app,
+        recording_agent,
+        IDENTIFY_USER=identify_user,
+        IDENTIFY_COMPANY=identify_company,
+        GET_METADATA=metadata,
+        GET_SESSION_TOKEN=lambda app, environ: "sess-1",
+    )  # type: ignore[method-assign]
     flask_app.test_client().get("/items/5", headers={"X-User": "u-42"}).close()
     [record] = recording_agent.records
     assert (record.user_id, record.company_id, record.session_token) == ("u-42", "acme", "sess-1")

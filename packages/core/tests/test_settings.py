@@ -54,9 +54,14 @@ def test_wrong_types_name_the_key(key: str, value: Any, message: str) -> None:
 
 
 def test_environment_variables_fill_what_the_dict_does_not() -> None:
-    env = {"MOESIF_APPLICATION_ID": "from-env", "MOESIF_BATCH_SIZE": "25", "MOESIF_LOG_BODY": "false",
-           "MOESIF_BASE_URI": "http://127.0.0.1:8787/", "MOESIF_REQUEST_HEADER_MASKS": "x-secret, x-other",
-           "MOESIF_SOMETHING_ELSE": "ignored"}
+    env = {
+        "MOESIF_APPLICATION_ID": "from-env",
+        "MOESIF_BATCH_SIZE": "25",
+        "MOESIF_LOG_BODY": "false",
+        "MOESIF_BASE_URI": "http://127.0.0.1:8787/",
+        "MOESIF_REQUEST_HEADER_MASKS": "x-secret, x-other",
+        "MOESIF_SOMETHING_ELSE": "ignored",
+    }
     s = resolve({"BATCH_SIZE": 7}, env=env)
     assert s.application_id == "from-env"
     assert s.batch_size == 7  # the explicit dict wins
@@ -71,8 +76,12 @@ def test_bad_environment_value_names_the_variable() -> None:
 
 
 def test_framework_config_sits_between_dict_and_environment() -> None:
-    s = resolve({"LOG_BODY": True}, env={"MOESIF_API_VERSION": "env"},
-                framework_config={"APPLICATION_ID": "fw", "LOG_BODY": "false", "API_VERSION": "1.2"}, framework_source="app.config")
+    s = resolve(
+        {"LOG_BODY": True},
+        env={"MOESIF_API_VERSION": "env"},
+        framework_config={"APPLICATION_ID": "fw", "LOG_BODY": "false", "API_VERSION": "1.2"},
+        framework_source="app.config",
+    )
     assert (s.application_id, s.log_body, s.api_version) == ("fw", True, "1.2")
     with pytest.raises(SettingsError, match=r"from app.config"):
         resolve(framework_config={"APPLICATION_ID": "fw", "BATCH_SIZE": "x"}, framework_source="app.config")

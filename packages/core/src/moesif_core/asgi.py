@@ -47,7 +47,7 @@ _TXN_HEADER = b"x-moesif-transaction-id"
 class Headers(Mapping[str, str]):
     """A read-only, case-insensitive view of ASGI header pairs (repeated names joined with ", ")."""
 
-    __slots__ = ("_pairs", "_map")
+    __slots__ = ("_map", "_pairs")
 
     def __init__(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
         self._pairs = pairs
@@ -140,7 +140,18 @@ RequestFactory = Callable[[Scope], Any]
 class _Exchange:
     """One HTTP call while the app and the server work on it."""
 
-    __slots__ = ("annotations", "body_chunks", "body_kept", "done", "keep", "middleware", "record", "req_chunks", "req_kept", "scope")
+    __slots__ = (
+        "annotations",
+        "body_chunks",
+        "body_kept",
+        "done",
+        "keep",
+        "middleware",
+        "record",
+        "req_chunks",
+        "req_kept",
+        "scope",
+    )
 
     def __init__(self, middleware: MoesifMiddleware, scope: Scope, record: RawExchange) -> None:
         self.middleware = middleware
@@ -214,9 +225,15 @@ class _Exchange:
         if await acall_safely("SKIP", settings.skip, request, response):
             ann.skip = True
             return
-        record.user_id = ann.user_id if ann.user_id is not None else await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
+        record.user_id = (
+            ann.user_id
+            if ann.user_id is not None
+            else await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
+        )
         record.company_id = (
-            ann.company_id if ann.company_id is not None else await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
+            ann.company_id
+            if ann.company_id is not None
+            else await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
         )
         record.session_token = (
             ann.session_token

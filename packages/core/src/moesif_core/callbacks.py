@@ -22,7 +22,9 @@ def call_safely(name: str, fn: Callable[..., Any] | None, *args: Any) -> Any:
     try:
         result = fn(*args)
     except Exception as exc:  # the user's code: anything may happen
-        warn_once(f"callback:{name}", "moesif: %s raised %s: %s; this part of the event is left out", name, type(exc).__name__, exc)
+        warn_once(
+            f"callback:{name}", "moesif: %s raised %s: %s; this part of the event is left out", name, type(exc).__name__, exc
+        )
         return None
     if inspect.isawaitable(result):
         # An async callback given to a WSGI app: never block a worker thread on an event loop.
@@ -42,7 +44,9 @@ async def acall_safely(name: str, fn: Callable[..., Any] | None, *args: Any) -> 
         if inspect.isawaitable(result):
             result = await result
     except Exception as exc:
-        warn_once(f"callback:{name}", "moesif: %s raised %s: %s; this part of the event is left out", name, type(exc).__name__, exc)
+        warn_once(
+            f"callback:{name}", "moesif: %s raised %s: %s; this part of the event is left out", name, type(exc).__name__, exc
+        )
         return None
     return result
 

@@ -17,8 +17,12 @@ __all__ = ["EntityApi", "validate_company", "validate_user"]
 _USER_FIELDS = frozenset(
     {"user_id", "company_id", "modified_time", "ip_address", "session_token", "user_agent_string", "metadata", "campaign"}
 )
-_COMPANY_FIELDS = frozenset({"company_id", "company_domain", "modified_time", "ip_address", "session_token", "metadata", "campaign"})
-_SUBSCRIPTION_FIELDS = frozenset({"subscription_id", "company_id", "current_period_start", "current_period_end", "status", "metadata"})
+_COMPANY_FIELDS = frozenset(
+    {"company_id", "company_domain", "modified_time", "ip_address", "session_token", "metadata", "campaign"}
+)
+_SUBSCRIPTION_FIELDS = frozenset(
+    {"subscription_id", "company_id", "current_period_start", "current_period_end", "status", "metadata"}
+)
 
 
 def _validate(kind: str, id_field: str, fields: frozenset[str], value: Any) -> dict[str, Any]:

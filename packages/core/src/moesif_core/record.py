@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-__all__ = ["RawExchange", "HeaderStyle", "UNSET"]
+__all__ = ["UNSET", "HeaderStyle", "RawExchange"]
 
 # How a header list is shaped, so the builder knows how to normalise it:
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
@@ -46,37 +46,37 @@ class RawExchange:
     """
 
     __slots__ = (
+        "blocked_by",
+        "client_addr",
+        "company_id",
         "direction",
-        "request_time",
-        "response_time",
-        "method",
-        "scheme",
+        "error",
+        "full_url",
         "host",
-        "root_path",
+        "metadata",
+        "method",
         "path",
         "query_string",
-        "full_url",
-        "request_headers",
-        "request_header_style",
-        "client_addr",
         "request_body",
         "request_body_size",
         "request_body_truncated",
-        "status",
-        "response_headers",
-        "response_header_style",
+        "request_header_style",
+        "request_headers",
+        "request_time",
         "response_body",
         "response_body_size",
         "response_body_truncated",
-        "user_id",
-        "company_id",
-        "session_token",
-        "metadata",
-        "transaction_id",
-        "blocked_by",
-        "weight",
+        "response_header_style",
+        "response_headers",
+        "response_time",
+        "root_path",
         "route",
-        "error",
+        "scheme",
+        "session_token",
+        "status",
+        "transaction_id",
+        "user_id",
+        "weight",
     )
 
     def __init__(self) -> None:

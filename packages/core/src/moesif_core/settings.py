@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["SPECS", "SettingSpec", "Settings", "SettingsError", "DEFAULT_BASE_URI"]
+__all__ = ["DEFAULT_BASE_URI", "SPECS", "SettingSpec", "Settings", "SettingsError"]
 
 DEFAULT_BASE_URI: Final = "https://api.moesif.net"
 ENV_PREFIX: Final = "MOESIF_"
@@ -54,57 +54,131 @@ def _spec(key: str, kind: str, default: Any, doc: str, **kw: Any) -> SettingSpec
 
 SPECS: Final[tuple[SettingSpec, ...]] = (
     _spec("APPLICATION_ID", "str", None, "Your Moesif Application Id (required). Never logged in full."),
-    _spec("BASE_URI", "str", DEFAULT_BASE_URI,
-          "Collector API address. Point it at `moesif-collector serve` (e.g. `http://127.0.0.1:8787`) during development."),
+    _spec(
+        "BASE_URI",
+        "str",
+        DEFAULT_BASE_URI,
+        "Collector API address. Point it at `moesif-collector serve` (e.g. `http://127.0.0.1:8787`) during development.",
+    ),
     _spec("DEBUG", "bool", False, "Log each decision (skip, sampling, masking, delivery) on the `moesif` logger at DEBUG level."),
     _spec("LOG_BODY", "bool", True, "Capture request and response bodies of incoming calls."),
-    _spec("LOG_BODY_MAX_BYTES", "int", 65536,
-          "Largest body kept per direction, in bytes. Larger bodies are cut at this size and the event says so "
-          "(`metadata._moesif.request_body_truncated`); the app still reads the whole body.", minimum=0, incumbent=False),
+    _spec(
+        "LOG_BODY_MAX_BYTES",
+        "int",
+        65536,
+        "Largest body kept per direction, in bytes. Larger bodies are cut at this size and the event says so "
+        "(`metadata._moesif.request_body_truncated`); the app still reads the whole body.",
+        minimum=0,
+        incumbent=False,
+    ),
     _spec("API_VERSION", "str", None, "Sent as `request.api_version` on every event."),
-    _spec("EVENT_QUEUE_SIZE", "int", 1_000_000, "Most events held in memory waiting to be sent; more are dropped and counted.", minimum=1),
-    _spec("EVENT_QUEUE_MAX_BYTES", "int", 64 * 1024 * 1024,
-          "Most bytes (bodies, headers and per-event overhead) held in memory waiting to be sent; more are dropped and counted.",
-          minimum=1024, incumbent=False),
+    _spec(
+        "EVENT_QUEUE_SIZE",
+        "int",
+        1_000_000,
+        "Most events held in memory waiting to be sent; more are dropped and counted.",
+        minimum=1,
+    ),
+    _spec(
+        "EVENT_QUEUE_MAX_BYTES",
+        "int",
+        64 * 1024 * 1024,
+        "Most bytes (bodies, headers and per-event overhead) held in memory waiting to be sent; more are dropped and counted.",
+        minimum=1024,
+        incumbent=False,
+    ),
     _spec("EVENT_WORKER_COUNT", "int", 2, "Concurrent batch posts to the Collector API.", minimum=1),
     _spec("BATCH_SIZE", "int", 100, "Most events in one batch post.", minimum=1),
-    _spec("BATCH_MAX_BYTES", "int", 8 * 1024 * 1024,
-          "Most uncompressed bytes in one batch post (the API accepts up to 50 MB).", minimum=1024, incumbent=False),
-    _spec("EVENT_BATCH_TIMEOUT", "float", 1.0, "Longest time, in seconds, an event waits for its batch to fill before it is sent.",
-          minimum=0.0),
-    _spec("SHUTDOWN_TIMEOUT", "float", 5.0,
-          "Longest time, in seconds, spent delivering queued events at exit or on `close()`; then the rest is dropped and counted.",
-          minimum=0.0, incumbent=False),
-    _spec("HTTP_CONNECT_TIMEOUT", "float", 5.0, "Seconds to wait for a connection to the Collector API.", minimum=0.01, incumbent=False),
+    _spec(
+        "BATCH_MAX_BYTES",
+        "int",
+        8 * 1024 * 1024,
+        "Most uncompressed bytes in one batch post (the API accepts up to 50 MB).",
+        minimum=1024,
+        incumbent=False,
+    ),
+    _spec(
+        "EVENT_BATCH_TIMEOUT",
+        "float",
+        1.0,
+        "Longest time, in seconds, an event waits for its batch to fill before it is sent.",
+        minimum=0.0,
+    ),
+    _spec(
+        "SHUTDOWN_TIMEOUT",
+        "float",
+        5.0,
+        "Longest time, in seconds, spent delivering queued events at exit or on `close()`; then the rest is dropped and counted.",
+        minimum=0.0,
+        incumbent=False,
+    ),
+    _spec(
+        "HTTP_CONNECT_TIMEOUT",
+        "float",
+        5.0,
+        "Seconds to wait for a connection to the Collector API.",
+        minimum=0.01,
+        incumbent=False,
+    ),
     _spec("HTTP_READ_TIMEOUT", "float", 10.0, "Seconds to wait for the Collector API to answer.", minimum=0.01, incumbent=False),
-    _spec("MAX_RETRIES", "int", 8,
-          "Retries of a batch after a connection error, 408, 429 or 5xx (exponential backoff with jitter) before it is dropped and counted.",
-          minimum=0, incumbent=False),
+    _spec(
+        "MAX_RETRIES",
+        "int",
+        8,
+        "Retries of a batch after a connection error, 408, 429 or 5xx (exponential backoff with jitter) before it is dropped and counted.",
+        minimum=0,
+        incumbent=False,
+    ),
     _spec("RETRY_BACKOFF", "float", 0.5, "First retry delay in seconds; doubles on each retry.", minimum=0.0, incumbent=False),
     _spec("RETRY_BACKOFF_MAX", "float", 30.0, "Longest delay between two retries, in seconds.", minimum=0.0, incumbent=False),
-    _spec("CONFIG_REFRESH_INTERVAL", "float", 60.0,
-          "Seconds between two fetches of `/v1/config` and `/v1/rules` (also refetched when the config ETag changes).",
-          minimum=0.05, incumbent=False),
-    _spec("AUTHORIZATION_HEADER_NAME", "list", ("authorization",),
-          "Header(s) holding the user's token, checked in order (comma-separated string or list)."),
+    _spec(
+        "CONFIG_REFRESH_INTERVAL",
+        "float",
+        60.0,
+        "Seconds between two fetches of `/v1/config` and `/v1/rules` (also refetched when the config ETag changes).",
+        minimum=0.05,
+        incumbent=False,
+    ),
+    _spec(
+        "AUTHORIZATION_HEADER_NAME",
+        "list",
+        ("authorization",),
+        "Header(s) holding the user's token, checked in order (comma-separated string or list).",
+    ),
     _spec("AUTHORIZATION_USER_ID_FIELD", "str", "sub", "JWT claim holding the user id; dotted paths such as `user.id` work."),
-    _spec("AUTHORIZATION_COMPANY_ID_FIELD", "str", None,
-          "JWT claim holding the company id (e.g. `org_id`), used when `IDENTIFY_COMPANY` gives none.", incumbent=False),
+    _spec(
+        "AUTHORIZATION_COMPANY_ID_FIELD",
+        "str",
+        None,
+        "JWT claim holding the company id (e.g. `org_id`), used when `IDENTIFY_COMPANY` gives none.",
+        incumbent=False,
+    ),
     _spec("DISABLED_TRANSACTION_ID", "bool", False, "Do not add `X-Moesif-Transaction-Id` to responses and events."),
-    _spec("MASK_DEFAULT_CREDENTIALS", "bool", True,
-          "Mask credential headers (Authorization, Cookie, API keys, ...) and body fields (password, token, secret, ...) "
-          "before events leave the process. Set False to send them as they are.", incumbent=False),
+    _spec(
+        "MASK_DEFAULT_CREDENTIALS",
+        "bool",
+        True,
+        "Mask credential headers (Authorization, Cookie, API keys, ...) and body fields (password, token, secret, ...) "
+        "before events leave the process. Set False to send them as they are.",
+        incumbent=False,
+    ),
     _spec("REQUEST_HEADER_MASKS", "list", (), "Extra request header names to mask (case-insensitive)."),
     _spec("RESPONSE_HEADER_MASKS", "list", (), "Extra response header names to mask (case-insensitive)."),
     _spec("REQUEST_BODY_MASKS", "list", (), "Extra JSON field names to mask in request bodies, at any depth."),
     _spec("RESPONSE_BODY_MASKS", "list", (), "Extra JSON field names to mask in response bodies, at any depth."),
-    _spec("IDENTIFY_USER", "callable", None, "`(app, environ, response_headers)` (WSGI) or `(request, response)` (ASGI) -> user id."),
+    _spec(
+        "IDENTIFY_USER", "callable", None, "`(app, environ, response_headers)` (WSGI) or `(request, response)` (ASGI) -> user id."
+    ),
     _spec("IDENTIFY_COMPANY", "callable", None, "Same arguments as `IDENTIFY_USER` -> company id."),
     _spec("GET_METADATA", "callable", None, "`(app, environ)` (WSGI) or `(request, response)` (ASGI) -> JSON-able dict."),
     _spec("GET_SESSION_TOKEN", "callable", None, "`(app, environ)` (WSGI) or `(request, response)` (ASGI) -> session token."),
     _spec("SKIP", "callable", None, "`(app, environ)` (WSGI) or `(request, response)` (ASGI) -> True to not log this call."),
-    _spec("MASK_EVENT_MODEL", "callable", None,
-          "`(event)` -> event; gets an object with attribute access (`event.response.body`), runs in the background."),
+    _spec(
+        "MASK_EVENT_MODEL",
+        "callable",
+        None,
+        "`(event)` -> event; gets an object with attribute access (`event.response.body`), runs in the background.",
+    ),
     _spec("CAPTURE_OUTGOING_REQUESTS", "bool", False, "Also capture calls the app makes with `requests` and `httpx`."),
     _spec("IDENTIFY_USER_OUTGOING", "callable", None, "`(req, res)` -> user id of an outgoing call."),
     _spec("IDENTIFY_COMPANY_OUTGOING", "callable", None, "`(req, res)` -> company id of an outgoing call."),
@@ -164,7 +238,9 @@ def _coerce(spec: SettingSpec, value: Any, source: str) -> Any:
             try:
                 number = int(value) if kind == "int" else float(value)
             except ValueError:
-                raise SettingsError(f"{where} must be {'a whole number' if kind == 'int' else 'a number'}, got {value!r}.") from None
+                raise SettingsError(
+                    f"{where} must be {'a whole number' if kind == 'int' else 'a number'}, got {value!r}."
+                ) from None
         elif isinstance(value, int) or (kind == "float" and isinstance(value, float)):
             number = value
         elif kind == "int" and isinstance(value, float) and value.is_integer():
@@ -252,7 +328,7 @@ class Settings:
             layers.append(("settings", settings))
         if framework_config:
             layers.append((framework_source, framework_config))
-        env_layer = {k[len(ENV_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+        env_layer = {k[len(ENV_PREFIX) :]: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
         values: dict[str, Any] = {}
         raw: dict[str, Any] = {}
         for source, layer in layers:

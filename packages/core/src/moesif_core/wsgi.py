@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
+from .call_filter import keep_call
 from .callbacks import call_safely
 from .entities import EntityApi
-from .call_filter import keep_call
 from .log import warn_once
 from .record import RawExchange
 from .settings import Settings
@@ -75,10 +75,14 @@ class _InputTee:
         return n
 
     def read(self, *args: Any) -> bytes:
-        return self._keep(self._stream.read(*args))
+        data: bytes = self._stream.read(*args)
+        self._keep(data)
+        return data
 
     def readline(self, *args: Any) -> bytes:
-        return self._keep(self._stream.readline(*args))
+        line: bytes = self._stream.readline(*args)
+        self._keep(line)
+        return line
 
     def readlines(self, *args: Any) -> list[bytes]:
         lines: list[bytes] = self._stream.readlines(*args)
@@ -148,12 +152,20 @@ class _Exchange:
         environ = self.environ
         record = self.record
         app = mw.callback_app
-        record.user_id = ann.user_id if ann.user_id is not None else call_safely("IDENTIFY_USER", settings.identify_user, app, environ, headers)
+        record.user_id = (
+            ann.user_id
+            if ann.user_id is not None
+            else call_safely("IDENTIFY_USER", settings.identify_user, app, environ, headers)
+        )
         record.company_id = (
-            ann.company_id if ann.company_id is not None else call_safely("IDENTIFY_COMPANY", settings.identify_company, app, environ, headers)
+            ann.company_id
+            if ann.company_id is not None
+            else call_safely("IDENTIFY_COMPANY", settings.identify_company, app, environ, headers)
         )
         record.session_token = (
-            ann.session_token if ann.session_token is not None else call_safely("GET_SESSION_TOKEN", settings.get_session_token, app, environ)
+            ann.session_token
+            if ann.session_token is not None
+            else call_safely("GET_SESSION_TOKEN", settings.get_session_token, app, environ)
         )
         metadata = call_safely("GET_METADATA", settings.get_metadata, app, environ)
         if ann.metadata:
@@ -288,7 +300,9 @@ class MoesifMiddleware(EntityApi):
         if exchange is None:
             return self.app(environ, start_response)
 
-        def capture_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        def capture_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
             try:
                 headers = exchange.on_start_response(status, headers)
             except Exception as exc:
@@ -367,4 +381,3 @@ class MoesifMiddleware(EntityApi):
     def stats(self) -> dict[str, int]:
         """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
         return self.agent.stats()
-
