@@ -60,7 +60,7 @@ Condition = Callable[[RequestFacts], bool]
 def _field_getter(path: str) -> Callable[[RequestFacts], Any]:
     if path == "request.verb":
         return lambda f: f.verb
-    if path == "request.ip" or path == "request.ip_address":
+    if path in {"request.ip", "request.ip_address"}:
         return lambda f: f.ip
     if path == "request.route":
         return lambda f: f.route
