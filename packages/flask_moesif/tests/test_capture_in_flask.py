@@ -1,0 +1,185 @@
+"""Every call of a Flask app reaches the capture layer, with what only Flask knows filled in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import flask
+import pytest
+
+from flask_moesif import MoesifFlask, current_annotations, moesif_metadata, skip_moesif
+
+SETTINGS = {"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9"}
+
+
+def build_app() -> flask.Flask:
+    app = flask.Flask("capture")
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int) -> Any:
+        return {"id": item_id}
+
+    @app.post("/items")
+    def create() -> Any:
+        flask.g.user = "alice"
+        return {"created": flask.request.get_json()}, 201
+
+    @app.get("/old")
+    def old() -> Any:
+        return flask.redirect("/items/1")
+
+    @app.get("/boom")
+    def boom() -> Any:
+        raise RuntimeError("view failed")
+
+    @app.get("/stream")
+    def stream() -> Any:
+        def chunks() -> Iterator[str]:
+            yield "one,"
+            yield "two,"
+            yield "three"
+
+        return flask.Response(chunks(), mimetype="text/plain")
+
+    @app.get("/health")
+    @skip_moesif
+    def health() -> Any:
+        return "ok"
+
+    @app.post("/checkout")
+    @moesif_metadata({"feature": "checkout"})
+    @moesif_metadata({"tier": "gold"})
+    def checkout() -> Any:
+        current_annotations().add_metadata({"cart": 3})
+        current_annotations().company_id = "acme"
+        return {"ok": True}
+
+    return app
+
+
+def call(client: Any, method: str, url: str, **kw: Any) -> Any:
+    response = client.open(url, method=method, **kw)
+    response.close()  # as a server does once the body went out: that completes the event
+    return response
+
+
+@pytest.fixture
+def app(agent: Any) -> flask.Flask:
+    app = build_app()
+    MoesifFlask(app, SETTINGS, agent=agent)
+    return app
+
+
+def test_matched_route_template_is_recorded(app: flask.Flask, agent: Any) -> None:
+    call(app.test_client(), "GET", "/items/7")
+    [record] = agent.records
+    assert (record.status, record.path, record.route) == (200, "/items/7", "/items/<int:item_id>")
+
+
+def test_unmatched_url_and_wrong_method_are_captured(app: flask.Flask, agent: Any) -> None:
+    client = app.test_client()
+    call(client, "GET", "/nowhere")
+    call(client, "DELETE", "/items/7")
+    assert [(r.status, r.path, r.route) for r in agent.records] == [(404, "/nowhere", None), (405, "/items/7", None)]
+
+
+def test_redirect_is_captured_with_its_location(app: flask.Flask, agent: Any) -> None:
+    call(app.test_client(), "GET", "/old")
+    [record] = agent.records
+    assert record.status == 302
+    assert dict(record.response_headers)["Location"].endswith("/items/1")
+
+
+def test_error_handled_by_flask_is_a_500_event(app: flask.Flask, agent: Any) -> None:
+    assert call(app.test_client(), "GET", "/boom").status_code == 500
+    [record] = agent.records
+    assert (record.status, record.route) == (500, "/boom")
+
+
+def test_error_propagated_to_the_server_is_still_an_event(app: flask.Flask, agent: Any) -> None:
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(RuntimeError, match="view failed"):
+        app.test_client().get("/boom")
+    [record] = agent.records
+    assert (record.status, record.error) == (500, "RuntimeError")
+
+
+def test_streamed_response_is_passed_on_chunk_by_chunk_then_recorded_whole(app: flask.Flask, agent: Any) -> None:
+    response = app.test_client().get("/stream", buffered=False)
+    chunks = iter(response.response)
+    assert next(chunks) == b"one,"
+    assert agent.records == []  # the call is not over while the stream runs
+    assert b"".join(chunks) == b"two,three"
+    response.close()
+    [record] = agent.records
+    assert record.response_body == b"one,two,three"
+
+
+def test_skip_decorator_drops_the_view(app: flask.Flask, agent: Any) -> None:
+    client = app.test_client()
+    assert call(client, "GET", "/health").status_code == 200
+    call(client, "GET", "/items/1")
+    assert [r.path for r in agent.records] == ["/items/1"]
+    assert agent.counts == {"skipped": 1}
+
+
+def test_skip_decorator_holds_when_an_earlier_hook_answers(app: flask.Flask, agent: Any) -> None:
+    @app.before_request
+    def deny() -> Any:
+        return ("no", 401)
+
+    assert call(app.test_client(), "GET", "/health").status_code == 401
+    assert agent.records == []
+
+
+def test_metadata_decorators_and_annotations_merge_over_get_metadata(agent: Any) -> None:
+    app = build_app()
+    MoesifFlask(app, {**SETTINGS, "GET_METADATA": lambda app, environ: {"region": "eu", "tier": "free"}}, agent=agent)
+    call(app.test_client(), "POST", "/checkout")
+    [record] = agent.records
+    assert record.metadata == {"region": "eu", "tier": "gold", "feature": "checkout", "cart": 3}
+    assert record.company_id == "acme"
+
+
+def test_callbacks_run_inside_the_flask_request_context(agent: Any) -> None:
+    seen: dict[str, Any] = {}
+
+    def identify_user(app: flask.Flask, environ: Any, headers: Any) -> Any:
+        seen["app"] = app
+        seen["path"] = flask.request.path
+        return flask.g.get("user")
+
+    def identify_company(app: flask.Flask, environ: Any, headers: Any) -> Any:
+        return flask.request.headers.get("X-Org")
+
+    app = build_app()
+    MoesifFlask(app, {**SETTINGS, "IDENTIFY_USER": identify_user, "IDENTIFY_COMPANY": identify_company}, agent=agent)
+    call(app.test_client(), "POST", "/items", json={"n": 1}, headers={"X-Org": "org-9"})
+    [record] = agent.records
+    assert (record.user_id, record.company_id) == ("alice", "org-9")
+    assert seen == {"app": app, "path": "/items"}
+
+
+def test_raising_callbacks_do_not_fail_the_request(agent: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*_: Any) -> Any:
+        raise KeyError("no user here")
+
+    settings = {**SETTINGS, "IDENTIFY_USER": broken, "GET_METADATA": broken, "SKIP": broken}
+    app = build_app()
+    MoesifFlask(app, settings, agent=agent)
+    with caplog.at_level(logging.WARNING, logger="moesif"):
+        response = call(app.test_client(), "GET", "/items/3")
+        call(app.test_client(), "GET", "/items/4")
+    assert response.status_code == 200 and response.json == {"id": 3}
+    assert [(r.status, r.user_id) for r in agent.records] == [(200, None), (200, None)]
+    assert "IDENTIFY_USER raised KeyError" in caplog.text
+    assert caplog.text.count("IDENTIFY_USER raised") == 1  # once, not once per request
+
+
+def test_current_annotations_outside_a_captured_call_is_harmless() -> None:
+    app = build_app()
+    with app.test_request_context("/"):
+        current_annotations().skip = True
+    current_annotations().user_id = "nobody"
