@@ -12,6 +12,7 @@ Example::
 pytest fixture (``moesif_core.pytest_plugin``) gives each test a started one.
 """
 
+from .assertions import assert_event, describe_event
 from .config_files import CollectorFile, ConfigFileError, load_config_file
 from .local_collector import DEFAULT_MAX_BODY_BYTES, Fault, LocalCollector, RecordedRequest
 from .store import EventRow, EventStore, StoreError
@@ -26,5 +27,7 @@ __all__ = [
     "LocalCollector",
     "RecordedRequest",
     "StoreError",
+    "assert_event",
+    "describe_event",
     "load_config_file",
 ]

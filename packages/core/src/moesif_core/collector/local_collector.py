@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
 
+from .assertions import assert_event
 from .config_files import DEFAULT_CONFIG, ConfigFileError, content_etag, load_config_file
 from .server import CollectorHTTPServer
 from .store import EventStore
@@ -173,6 +174,11 @@ class LocalCollector:
         """Middleware settings pointing at this collector, tuned for tests (short batch timeout); ``extra`` wins."""
         return {"APPLICATION_ID": self.application_id or "local-collector", "BASE_URI": self.base_uri,
                 "EVENT_BATCH_TIMEOUT": 0.05, **extra}
+
+    @staticmethod
+    def assert_event(event: Any, **expected: Any) -> None:
+        """:func:`~moesif_core.collector.assertions.assert_event`, here for the pytest fixture's convenience."""
+        assert_event(event, **expected)
 
     # -- reading what arrived ----------------------------------------------------------------
 
