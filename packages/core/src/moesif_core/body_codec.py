@@ -1,0 +1,150 @@
+"""Captured body bytes -> the event's ``body`` and ``transfer_encoding``.
+
+The spec's rule: a body whose text is a JSON object or array goes as that value with ``"json"``;
+anything else (binary, forms, XML, plain text, JSON scalars) goes as standard base64 with
+``"base64"``; no body gives ``(None, None)``. gzip and deflate are undone first, with the output
+capped so a small compressed body cannot expand into gigabytes, and tolerating streams cut short
+by the capture cap. Nothing here raises on bad input.
+
+Example::
+
+    encode_body(b'{"a": 1}', None, "application/json")  # ({"a": 1}, "json")
+    encode_body(b"\\x00\\x01", None, None)                # ("AAE=", "base64")
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+__all__ = ["DecodedBody", "decode_body", "decompress", "encode_body"]
+
+_GZIP_OR_ZLIB: Final = 32 + zlib.MAX_WBITS  # zlib detects either header
+_RAW_DEFLATE: Final = -zlib.MAX_WBITS
+_BOM: Final = b"\xef\xbb\xbf"
+_JSON_START: Final = (b"{", b"[")
+_WHITESPACE: Final = b" \t\r\n"
+_NOT_JSON: Final[Any] = object()
+_FORM_TYPE: Final = "application/x-www-form-urlencoded"
+
+
+class DecodedBody(NamedTuple):
+    body: Any  # a dict or list for "json", a base64 str for "base64", None when there is no body
+    transfer_encoding: str | None
+    cut: bool  # the decompressed body reached the size cap and was cut there
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    """Undo one zlib-family layer, at most ``limit`` bytes out; a stream cut short gives what it held."""
+    decompressor = zlib.decompressobj(wbits)
+    out = decompressor.decompress(data, limit)
+    # Concatenated gzip members (rare, but legal) each need a fresh decompressor.
+    while decompressor.eof and decompressor.unused_data and len(out) < limit:
+        rest = decompressor.unused_data
+        decompressor = zlib.decompressobj(wbits)
+        out += decompressor.decompress(rest, limit - len(out))
+    cut = bool(decompressor.unconsumed_tail) or (len(out) >= limit and not decompressor.eof)
+    return out, cut
+
+
+def decompress(data: bytes, content_encoding: str, limit: int) -> tuple[bytes, bool] | None:
+    """Undo ``content_encoding`` (gzip, deflate; layered right to left) -> ``(bytes, cut)``, or None on failure.
+
+    A body that is not compressed at all although the header says so (HTTP clients such as
+    ``requests`` decode responses but keep the header) comes back unchanged.
+    """
+    limit = max(limit, 1)
+    cut = False
+    for layer in reversed(content_encoding.lower().split(",")):
+        coding = layer.strip()
+        if coding in ("", "identity"):
+            continue
+        if coding in ("gzip", "x-gzip", "deflate"):
+            head = data[:2]
+            is_gzip = head == b"\x1f\x8b"
+            is_zlib = len(head) == 2 and (head[0] & 0x0F) == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+            try:
+                if is_gzip or is_zlib:
+                    data, layer_cut = _inflate(data, _GZIP_OR_ZLIB, limit)
+                elif coding == "deflate" and not _looks_like_text(data):
+                    data, layer_cut = _inflate(data, _RAW_DEFLATE, limit)
+                else:
+                    continue  # already decoded by whoever captured it
+            except zlib.error:
+                return None
+            cut = cut or layer_cut
+        else:
+            return None  # br, zstd, compress: not in the standard library
+    return data, cut
+
+
+def _looks_like_text(data: bytes) -> bool:
+    return data[:1] in _JSON_START or data[:1] == b"<" or data[:1].isalnum()
+
+
+def _json_value(data: bytes) -> Any:
+    """The JSON object or array ``data`` holds, else ``_NOT_JSON`` (without trying to parse most non-JSON)."""
+    if data[:1] not in _JSON_START:
+        if data[:3] == _BOM:
+            data = data[3:]
+        if data[:1] not in _JSON_START and data.lstrip(_WHITESPACE)[:1] not in _JSON_START:
+            return _NOT_JSON
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def decode_body(
+    data: bytes | None,
+    content_encoding: str | None,
+    content_type: str | None,
+    limit: int,
+    *,
+    json_masker: Callable[[Any], Any] | None = None,
+    form_masker: Callable[[bytes], bytes] | None = None,
+) -> DecodedBody:
+    """The whole pipeline with masking hooks: decompress (at most ``limit`` bytes), JSON or base64.
+
+    ``json_masker`` gets the parsed JSON value and returns what to send; ``form_masker`` gets an
+    ``application/x-www-form-urlencoded`` body before it is base64-encoded. Never raises for bad input.
+    """
+    if not data:
+        return DecodedBody(None, None, False)
+    if not isinstance(data, bytes):
+        try:
+            data = bytes(data)
+        except Exception:
+            return DecodedBody(None, None, False)
+    cut = False
+    if content_encoding:
+        decoded = decompress(data, content_encoding, limit)
+        if decoded is None:
+            return DecodedBody(base64.b64encode(data).decode("ascii"), "base64", False)
+        data, cut = decoded
+        if not data:
+            return DecodedBody(None, None, cut)
+    if not cut:
+        value = _json_value(data)
+        if value is not _NOT_JSON:
+            if json_masker is not None:
+                value = json_masker(value)
+            return DecodedBody(value, "json", False)
+    if form_masker is not None and content_type and _FORM_TYPE in content_type.lower():
+        data = form_masker(data)
+    return DecodedBody(base64.b64encode(data).decode("ascii"), "base64", cut)
+
+
+def encode_body(
+    data: bytes | None,
+    content_encoding: str | None = None,
+    content_type: str | None = None,
+    limit: int = 4 * 65536,
+) -> tuple[Any, str | None]:
+    """``(body, transfer_encoding)`` for the event, without masking; see :func:`decode_body`."""
+    decoded = decode_body(data, content_encoding, content_type, limit)
+    return decoded.body, decoded.transfer_encoding

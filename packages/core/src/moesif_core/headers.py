@@ -1,0 +1,120 @@
+"""Header lists of the three shapes a :class:`~moesif_core.record.RawExchange` holds -> one plain dict.
+
+The capture layer keeps whatever the server built (an environ's ``HTTP_*`` keys, an ASGI list of
+byte pairs, a ``start_response`` list) because copying costs time in the request path. Here they
+become ``{lower-case name: value}``, repeated headers joined with ``", "`` (the incumbent ASGI
+middleware kept only the last one). Malformed entries are skipped, never raised.
+
+Example::
+
+    normalize_headers([(b"Accept", b"a"), (b"accept", b"b")], "asgi")  # {"accept": "a, b"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+__all__ = ["normalize_headers"]
+
+_NAME_CACHE_LIMIT: Final = 4096
+# "HTTP_X_FOO" -> "x-foo": the same few dozen names repeat on every request.
+_wsgi_names: dict[str, str] = {}
+_asgi_names: dict[bytes, str] = {}
+
+
+def _wsgi_name(key: str) -> str:
+    name = _wsgi_names.get(key)
+    if name is None:
+        name = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").lower()
+        if len(_wsgi_names) >= _NAME_CACHE_LIMIT:
+            _wsgi_names.clear()
+        _wsgi_names[key] = name
+    return name
+
+
+def _asgi_name(key: bytes) -> str:
+    name = _asgi_names.get(key)
+    if name is None:
+        name = key.decode("latin-1").lower()
+        if len(_asgi_names) >= _NAME_CACHE_LIMIT:
+            _asgi_names.clear()
+        _asgi_names[key] = name
+    return name
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("latin-1")
+    return str(value)
+
+
+def _add(out: dict[str, str], name: str, value: str) -> None:
+    previous = out.get(name)
+    out[name] = value if previous is None else f"{previous}, {value}"
+
+
+def _fast(headers: Iterable[Any], style: str) -> dict[str, str]:
+    """The common case: well-formed pairs of the declared style; any surprise raises to :func:`_careful`."""
+    out: dict[str, str] = {}
+    get = out.get
+    if style == "asgi":
+        for key, value in headers:
+            name = _asgi_names.get(key) or _asgi_name(key)
+            text = value.decode("latin-1")
+            previous = get(name)
+            out[name] = text if previous is None else f"{previous}, {text}"
+    elif style == "wsgi":
+        for key, value in headers:
+            name = _wsgi_names.get(key) or _wsgi_name(key)
+            if value.__class__ is not str:
+                raise TypeError
+            # An environ holds one value a name: the server already joined repeats.
+            out[name] = value
+    else:
+        for key, value in headers:
+            if key.__class__ is not str or value.__class__ is not str:
+                raise TypeError
+            name = key.lower()
+            previous = get(name)
+            out[name] = value if previous is None else f"{previous}, {value}"
+    return out
+
+
+def _careful(headers: Any, style: str) -> dict[str, str]:
+    """Whatever ``headers`` is: a mapping, a list with odd entries, bytes where str was promised."""
+    out: dict[str, str] = {}
+    try:
+        items = headers.items() if hasattr(headers, "items") else headers
+        for item in items:
+            try:
+                key, value = item
+                if isinstance(key, (bytes, bytearray, memoryview)):
+                    name = bytes(key).decode("latin-1").lower()
+                elif isinstance(key, str):
+                    name = _wsgi_name(key) if style == "wsgi" else key.lower()
+                else:
+                    continue
+                if not name or value is None:
+                    continue
+                _add(out, name, _text(value))
+            except Exception:  # one malformed entry costs that entry only
+                continue
+    except Exception:
+        pass
+    return out
+
+
+def normalize_headers(headers: Any, style: str) -> dict[str, str]:
+    """``record.request_headers`` (or response) of ``style`` ("wsgi", "asgi", "pairs") -> ``{name: value}``.
+
+    Never raises; a new dict each call, so the caller may mask it in place.
+    """
+    if not headers:
+        return {}
+    try:
+        return _fast(headers, style)
+    except Exception:
+        return _careful(headers, style)
