@@ -28,6 +28,9 @@ class RecordingAgent:
         self.records.append(record)
         return True
 
+    def ensure_started(self) -> None:
+        pass
+
     def count(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
 

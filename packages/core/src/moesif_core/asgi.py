@@ -26,6 +26,8 @@ from .annotations import RequestAnnotations
 from .call_filter import keep_call
 from .callbacks import acall_safely
 from .entities import EntityApi
+from .governance import Decision, Governor
+from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
 from .record import RawExchange
 from .settings import Settings
@@ -145,6 +147,7 @@ class _Exchange:
         "body_chunks",
         "body_kept",
         "done",
+        "extra_headers",
         "keep",
         "middleware",
         "record",
@@ -165,6 +168,7 @@ class _Exchange:
         self.body_kept = 0
         self.keep = True
         self.done = False
+        self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
 
     def keep_request_chunk(self, chunk: bytes) -> None:
         chunks = self.req_chunks
@@ -196,6 +200,11 @@ class _Exchange:
         status = message.get("status", 0)
         record.status = status if isinstance(status, int) else 0
         headers = message.get("headers") or []
+        extra = self.extra_headers
+        if extra:
+            names = {name for name, _ in extra}
+            headers = [(k, v) for k, v in headers if bytes(k).lower() not in names] + extra
+            message = {**message, "headers": headers}
         if record.transaction_id is not None:
             headers = [*headers, (_TXN_HEADER, record.transaction_id.encode("latin-1"))]
             message = {**message, "headers": headers}
@@ -316,6 +325,12 @@ class MoesifMiddleware(EntityApi):
             agent = Agent(self.settings, user_agent=user_agent or f"moesif-core/{__version__}")
         self.agent = agent
         self._request_factory = request_factory or AsgiRequest
+        self._gate = GovernanceGate(self.agent)
+        self._started = False
+        if self.settings.capture_outgoing_requests:
+            from .outgoing import start_capture
+
+            start_capture(self.settings, agent=self.agent)
 
     def make_request(self, scope: Scope) -> Any:
         """The ``request`` object callbacks get for ``scope``."""
@@ -355,6 +370,17 @@ class MoesifMiddleware(EntityApi):
 
             app_receive = capture_receive
 
+        governor = self._gate.current()
+        if governor is not None:
+            try:
+                decision, app_receive = await self._govern(governor, exchange, scope, app_receive, has_body)
+            except Exception as exc:  # our own bug: the call goes to the app as if no rule existed
+                warn_once("asgi-governance", "moesif: governance could not be applied (%s: %s)", type(exc).__name__, exc)
+                decision = None
+            if decision is not None:
+                await self._answer_blocked(exchange, decision, send)
+                return
+
         async def capture_send(message: Message) -> None:
             kind = message.get("type")
             last = False
@@ -379,8 +405,81 @@ class MoesifMiddleware(EntityApi):
             raise
         exchange.finish()
 
+    async def _govern(
+        self, governor: Governor, exchange: _Exchange, scope: Scope, receive: Receive, has_body: bool
+    ) -> tuple[Decision | None, Receive]:
+        """Apply governance before the app runs: the blocking decision (or None) and the receive the app gets."""
+        settings = self.settings
+        body = None
+        buffered: list[Message] = []
+        if governor.needs_body and has_body:
+            cap = settings.log_body_max_bytes
+            total = 0
+            while True:
+                message = await receive()
+                buffered.append(message)
+                if message.get("type") != "http.request":
+                    break
+                total += len(message.get("body", b""))
+                if not message.get("more_body", False) or total > cap:
+                    break
+            if total <= cap:
+                body = b"".join(m.get("body", b"") for m in buffered if m.get("type") == "http.request")
+        app_receive = receive
+        if buffered:
+
+            async def replay_receive() -> Message:
+                if buffered:
+                    return buffered.pop(0)
+                return await receive()
+
+            app_receive = replay_receive
+        user_id = company_id = None
+        if governor.needs_identity:
+            request = self.make_request(scope)
+            response = AsgiResponse(0, [])
+            user_id = await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
+            company_id = await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
+        facts, _ = facts_of(exchange.record, governor, body, user_id, company_id, settings)
+        decision = governor.evaluate(facts)
+        if decision is None:
+            return None, app_receive
+        if decision.blocked_by is None:
+            exchange.extra_headers = [
+                (k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in decision.headers.items()
+            ]
+            return None, app_receive
+        return decision, app_receive
+
+    async def _answer_blocked(self, exchange: _Exchange, decision: Decision, send: Send) -> None:
+        """Answer a call a rule blocked, as the rule says; the app never sees it."""
+        payload = blocked_response_body(decision)
+        exchange.record.blocked_by = decision.blocked_by
+        exchange.extra_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in decision.headers.items()
+        ]
+        start: Message = {
+            "type": "http.response.start",
+            "status": decision.status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+        try:
+            start = await exchange.on_response_start(start)
+            exchange.keep_response_chunk(payload)
+            await send(start)
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
+        except BaseException as exc:
+            exchange.finish(exc)
+            raise
+        exchange.finish()
+
     def _begin(self, scope: Scope) -> tuple[_Exchange | None, bool]:
         now = time.time()
+        if not self._started:
+            # The first call starts the sender and the config fetch (governance and sampling
+            # need it); constructing the middleware never touches the network.
+            self._started = True
+            self.agent.ensure_started()
         settings = self.settings
         record = RawExchange()
         record.request_time = now

@@ -10,6 +10,8 @@ import random
 from typing import TYPE_CHECKING
 
 from .annotations import RequestAnnotations
+from .headers import normalize_headers
+from .identify import identify_from_headers
 from .log import logger
 from .record import RawExchange
 
@@ -30,9 +32,8 @@ def keep_call(agent: Agent, record: RawExchange, annotations: RequestAnnotations
     company_id = record.company_id
     if agent.sampling_needs_identity and (user_id is None or company_id is None):
         # Per-user rates need the user now; the token is only parsed when the config has them.
-        from .identify import identify_record
-
-        token_user, token_company = identify_record(record, agent.settings)
+        headers = normalize_headers(record.request_headers, record.request_header_style)
+        token_user, token_company = identify_from_headers(headers, agent.settings)
         user_id = user_id if user_id is not None else token_user
         company_id = company_id if company_id is not None else token_company
     rate = agent.sample_rate(

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +26,9 @@ from .annotations import RequestAnnotations
 from .call_filter import keep_call
 from .callbacks import call_safely
 from .entities import EntityApi
-from .log import warn_once
+from .governance import Governor
+from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
+from .log import logger, warn_once
 from .record import RawExchange
 from .settings import Settings
 
@@ -108,10 +111,60 @@ class _InputTee:
         return self.size > self._kept
 
 
+class _PrefixedStream:
+    """``wsgi.input`` after governance read the start of the body: replays those bytes, then the rest."""
+
+    __slots__ = ("_prefix", "_stream")
+
+    def __init__(self, prefix: bytes, stream: Any) -> None:
+        self._prefix = io.BytesIO(prefix)
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self._prefix.read() + self._stream.read()
+        data = self._prefix.read(size)
+        if len(data) < size:
+            data += self._stream.read(size - len(data))
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = self._prefix.readline(-1 if size is None else size)
+        if line.endswith(b"\n") or (size is not None and 0 <= size <= len(line)):
+            return line
+        rest = self._stream.readline(-1 if size is None or size < 0 else size - len(line))
+        return line + rest
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class _Exchange:
     """The state of one call while the app and server work on it."""
 
-    __slots__ = ("annotations", "done", "environ", "input_tee", "keep", "middleware", "record", "resp_chunks", "resp_kept")
+    __slots__ = (
+        "annotations",
+        "done",
+        "environ",
+        "extra_headers",
+        "input_tee",
+        "keep",
+        "middleware",
+        "record",
+        "resp_chunks",
+        "resp_kept",
+    )
 
     def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
         self.middleware = middleware
@@ -123,6 +176,7 @@ class _Exchange:
         self.resp_kept = 0
         self.keep = True  # False once sampling or SKIP dropped the call: stop recording
         self.done = False
+        self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
 
     def on_start_response(self, status: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Record status and headers, ask the callbacks, decide sampling; returns the headers to send."""
@@ -132,6 +186,8 @@ class _Exchange:
         except (TypeError, ValueError):
             record.status = 0
         mw = self.middleware
+        if self.extra_headers:
+            headers = merge_header_pairs(headers, self.extra_headers)
         if record.transaction_id is not None:
             headers = [*headers, (_TXN_HEADER, record.transaction_id)]
         record.response_headers = headers
@@ -288,6 +344,12 @@ class MoesifMiddleware(EntityApi):
         # What the callbacks get as their first argument: the incumbents pass the wrapped app;
         # integrations pass the framework's app object.
         self.callback_app = callback_app if callback_app is not None else app
+        self._gate = GovernanceGate(self.agent)
+        self._started = False
+        if self.settings.capture_outgoing_requests:
+            from .outgoing import start_capture
+
+            start_capture(self.settings, agent=self.agent)
 
     # -- the request path -------------------------------------------------------------------
 
@@ -299,6 +361,11 @@ class MoesifMiddleware(EntityApi):
             exchange = None
         if exchange is None:
             return self.app(environ, start_response)
+        governor = self._gate.current()
+        if governor is not None:
+            blocked = self._govern(governor, exchange, environ, start_response)
+            if blocked is not None:
+                return blocked
 
         def capture_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -331,6 +398,11 @@ class MoesifMiddleware(EntityApi):
 
     def _begin(self, environ: dict[str, Any]) -> _Exchange | None:
         now = time.time()
+        if not self._started:
+            # The first call starts the sender and the config fetch (governance and sampling
+            # need it); constructing the middleware never touches the network.
+            self._started = True
+            self.agent.ensure_started()
         settings = self.settings
         skip = settings.skip
         if skip is not None and call_safely("SKIP", skip, self.callback_app, environ):
@@ -364,6 +436,61 @@ class MoesifMiddleware(EntityApi):
                     environ["wsgi.input"] = tee
                     exchange.input_tee = tee
         return exchange
+
+    def _govern(
+        self, governor: Governor, exchange: _Exchange, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes] | None:
+        """Apply governance before the app runs; the blocked answer, or None to call the app."""
+        settings = self.settings
+        record = exchange.record
+        try:
+            body = self._read_ahead(environ) if governor.needs_body else None
+            user_id = company_id = None
+            if governor.needs_identity:
+                # No response yet: the callbacks get an empty header list.
+                user_id = call_safely("IDENTIFY_USER", settings.identify_user, self.callback_app, environ, [])
+                company_id = call_safely("IDENTIFY_COMPANY", settings.identify_company, self.callback_app, environ, [])
+            facts, _ = facts_of(record, governor, body, user_id, company_id, settings)
+            decision = governor.evaluate(facts)
+            if decision is None:
+                return None
+            if decision.blocked_by is None:
+                exchange.extra_headers = decision.headers
+                return None
+            payload = blocked_response_body(decision)
+            status = status_line(decision.status)
+            headers = merge_header_pairs(
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], decision.headers
+            )
+            record.blocked_by = decision.blocked_by
+            headers = exchange.on_start_response(status, headers)
+        except Exception as exc:  # our own bug: the call goes to the app as if no rule existed
+            warn_once("wsgi-governance", "moesif: governance could not be applied (%s: %s)", type(exc).__name__, exc)
+            return None
+        if settings.debug:
+            logger.debug("moesif: %s %s blocked by governance rule %s", record.method, record.path, decision.blocked_by)
+        start_response(status, headers)
+        exchange.keep_chunk(payload)
+        exchange.finish()
+        return [payload]
+
+    def _read_ahead(self, environ: dict[str, Any]) -> bytes | None:
+        """Read the start of the body for rules on ``request.body.*``; the app still reads all of it."""
+        length = environ.get("CONTENT_LENGTH")
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if not ((length and length != "0") or chunked):
+            return None
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return None
+        cap = self.settings.log_body_max_bytes
+        try:
+            size = min(int(length), cap + 1) if length else cap + 1
+        except ValueError:
+            return None
+        prefix = stream.read(size)
+        environ["wsgi.input"] = _PrefixedStream(prefix, stream)
+        return prefix if len(prefix) <= cap else None
 
     def decide(self, record: RawExchange, annotations: RequestAnnotations) -> bool:
         return keep_call(self.agent, record, annotations)
