@@ -8,6 +8,7 @@ import pytest
 
 from moesif_core.log import reset_for_tests
 from moesif_core.record import RawExchange
+from moesif_core.remote_config import RemoteConfig
 from moesif_core.settings import Settings
 
 
@@ -29,6 +30,13 @@ class RecordingAgent:
     def submit_entity(self, kind: str, entity: Any) -> bool:
         self.calls.append(f"entity:{kind}")
         return True
+
+    def ensure_started(self) -> None:
+        pass
+
+    @property
+    def config(self) -> RemoteConfig:
+        return RemoteConfig()  # what a fresh agent serves before the first fetch
 
     def count(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
