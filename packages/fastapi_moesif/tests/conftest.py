@@ -25,6 +25,9 @@ class Recorder:
         self.flushes = 0
         self.sampling_needs_identity = False
 
+    def ensure_started(self) -> None:
+        pass
+
     def submit(self, record: RawExchange) -> bool:
         self.records.append(record)
         return True

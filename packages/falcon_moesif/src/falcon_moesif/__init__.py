@@ -1,5 +1,14 @@
-"""Moesif API analytics for Falcon WSGI and ASGI apps."""
+"""Moesif API analytics for Falcon WSGI and ASGI apps.
+
+Example::
+
+    import falcon
+    from falcon_moesif import MoesifMiddleware
+
+    app = falcon.App(middleware=[MoesifMiddleware({"APPLICATION_ID": "..."})])
+"""
 
 from ._version import __version__
+from .middleware import MoesifMiddleware
 
-__all__ = ["__version__"]
+__all__ = ["MoesifMiddleware", "__version__"]
