@@ -319,26 +319,29 @@ class Agent:
 
     def _finish_close(self, deadline: float, seconds: float) -> bool:
         try:
+            counters = self._counters
+            dropped_before = counters.get("dropped_shutdown")
             delivered = self._flush(deadline)
             sender, poller, queue = self._sender, self._poller, self._queue
             if sender is not None:
-                sender.abandon()
+                sender.abandon()  # retries sleeping now drop their batch (counted dropped_shutdown)
             queue.stop()
             left = queue.drain()
             if left:
-                self._counters.add("dropped_shutdown", len(left))
+                counters.add("dropped_shutdown", len(left))
             if poller is not None:
                 poller.stop()
             if sender is not None and self._pid == os.getpid():
                 # A post in progress may still finish (it is counted then); never wait past the deadline.
                 sender.join(max(deadline, time.monotonic() + 0.05))
             in_flight = queue.in_flight()
-            if (left or in_flight) and not self._shutdown_logged:
+            lost = counters.get("dropped_shutdown") - dropped_before + in_flight
+            if lost and not self._shutdown_logged:
                 self._shutdown_logged = True
                 logger.warning(
                     "moesif: %d events were not delivered to %s within the %gs shutdown deadline (SHUTDOWN_TIMEOUT) "
                     "and are dropped%s",
-                    len(left) + in_flight,
+                    lost,
                     self.settings.base_uri,
                     seconds,
                     f" ({in_flight} were still being sent)" if in_flight else "",
