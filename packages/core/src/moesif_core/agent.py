@@ -32,7 +32,7 @@ import weakref
 from typing import Any, Final
 
 from .bounded_queue import BoundedQueue
-from .counters import Counters
+from .counters import LOST_AFTER_QUEUE, Counters
 from .log import logger, warn_once, warn_rate_limited
 from .record import RawExchange
 from .remote_config import ETAG_HEADER, ConfigFetchError, ConfigPoller, RemoteConfig
@@ -279,8 +279,9 @@ class Agent:
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything submitted before this call, for at most ``timeout`` seconds.
 
-        ``timeout`` defaults to ``SHUTDOWN_TIMEOUT``. True when all of it was delivered (or
-        dropped for a reason other than time, e.g. a 4xx); never hangs past the deadline.
+        ``timeout`` defaults to ``SHUTDOWN_TIMEOUT``. True when all of it was delivered; False
+        when time ran out or some of it was dropped meanwhile (see :meth:`stats` for why). Never
+        hangs past the deadline.
         """
         try:
             return self._flush(time.monotonic() + (self.settings.shutdown_timeout if timeout is None else max(0.0, timeout)))
@@ -293,14 +294,18 @@ class Agent:
         target = queue.accepted
         if queue.finished(target):
             return True
+        lost_before = self._counters.dropped(LOST_AFTER_QUEUE)
         queue.hurry(target)
         sender = self._sender
         if sender is not None and self._pid == os.getpid() and sender.alive():
-            return queue.wait_finished(target, deadline)
-        # No worker to do it (threads could not start, e.g. at interpreter shutdown): do it here.
-        inline = sender or Sender(self.settings, queue, self._counters, self._build, self._new_transport, self._on_response)
-        inline.deliver_pending(deadline)
-        return queue.finished(target)
+            finished = queue.wait_finished(target, deadline)
+        else:
+            # No worker to do it (threads could not start, e.g. at interpreter shutdown): do it here.
+            inline = sender or Sender(self.settings, queue, self._counters, self._build, self._new_transport, self._on_response)
+            inline.deliver_pending(deadline)
+            finished = queue.finished(target)
+        # Drops of events submitted during the flush count too: rare, and erring towards False is safe.
+        return finished and self._counters.dropped(LOST_AFTER_QUEUE) == lost_before
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush (up to ``timeout``, default ``SHUTDOWN_TIMEOUT``), then stop; later submits are dropped.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-__all__ = ["COUNTER_NAMES", "DROP_REASONS", "Counters"]
+__all__ = ["COUNTER_NAMES", "DROP_REASONS", "LOST_AFTER_QUEUE", "Counters"]
 
 # Every reason an accepted or offered event can be lost, as they appear in ``stats()``.
 DROP_REASONS: Final = (
@@ -28,6 +28,15 @@ DROP_REASONS: Final = (
     "dropped_unauthorized",  # 401/403: wrong application id
     "dropped_build_error",  # the event builder or the JSON encoder failed on this record
     "dropped_shutdown",  # still queued or in flight when close()/exit ran out of time
+)
+
+# Reasons an event is lost after it was accepted into the queue (flush reports these as failures).
+LOST_AFTER_QUEUE: Final = (
+    "dropped_retries_exhausted",
+    "dropped_rejected",
+    "dropped_unauthorized",
+    "dropped_build_error",
+    "dropped_shutdown",
 )
 
 COUNTER_NAMES: Final = (
@@ -64,7 +73,7 @@ class Counters:
         with self._lock:
             return dict(self._counts)
 
-    def dropped(self) -> int:
-        """All events lost after being offered to the queue, whatever the reason."""
+    def dropped(self, reasons: tuple[str, ...] = DROP_REASONS) -> int:
+        """Events lost for any of ``reasons`` (by default every reason)."""
         with self._lock:
-            return sum(self._counts.get(name, 0) for name in DROP_REASONS)
+            return sum(self._counts.get(name, 0) for name in reasons)
