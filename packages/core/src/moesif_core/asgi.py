@@ -486,6 +486,10 @@ class MoesifMiddleware(EntityApi):
         record.method = scope.get("method", "GET")
         record.scheme = scope.get("scheme", "http")
         raw_headers = scope.get("headers") or []
+        if not isinstance(raw_headers, list):
+            # The spec allows any iterable; keep one list that both we and the app can read.
+            raw_headers = list(raw_headers)
+            scope["headers"] = raw_headers
         record.request_headers = raw_headers
         record.request_header_style = "asgi"
         host = ""
