@@ -115,7 +115,8 @@ def waitress_example(moesif_collector: Any) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    output = server.stdout.read().decode() if server.stdout else ""
+                    server.kill()
+                    output = server.communicate(timeout=10)[0].decode(errors="replace")
                     pytest.fail(f"waitress did not start:\n{output}")
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,141 @@
+"""Events as the collector receives them: the example app, the real sender, the local collector.
+
+The example's development.ini in process with WebTest, then once under ``gunicorn --paste`` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import webtest
+from pyramid.paster import get_app
+
+from pyramid_moesif import get_moesif
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def bearer(claims: dict[str, Any]) -> str:
+    """An unsigned-looking JWT: the builder reads the payload only, as the incumbents do."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"Bearer {part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def by_path(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {urlsplit(event["request"]["uri"]).path: event for event in events}
+
+
+def check_the_five_calls(events: list[dict[str, Any]]) -> None:
+    found = by_path(events)
+    assert sorted(found) == ["/boom", "/items", "/items/1", "/nowhere", "/stream"], sorted(found)
+    get, post, missing, boom, stream = (found[p] for p in ("/items/1", "/items", "/nowhere", "/boom", "/stream"))
+    assert (get["request"]["verb"], get["response"]["status"]) == ("GET", 200)
+    assert get["response"]["body"] == {"id": 1, "name": "widget"}
+    assert (post["request"]["verb"], post["response"]["status"], post["user_id"]) == ("POST", 201, "user-42")
+    assert post["request"]["body"] == {"name": "pen"}
+    assert post["metadata"]["feature"] == "catalog"
+    headers = {k.lower(): v for k, v in post["request"]["headers"].items()}
+    assert headers["authorization"] != bearer({"sub": "user-42"})  # credentials are masked by default
+    assert missing["response"]["status"] == 404
+    assert boom["response"]["status"] == 500
+    assert stream["response"]["status"] == 200
+    body = stream["response"]["body"]
+    if stream["response"].get("transfer_encoding") == "base64":
+        body = base64.b64decode(body).decode()
+    assert body == "data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n"
+
+
+def test_example_ini_app_in_process_sends_the_expected_events(moesif_collector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in moesif_collector.settings().items():
+        monkeypatch.setenv(f"MOESIF_{key}", str(value))  # the .ini leaves the application id to the environment
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+    app = get_app(f"{EXAMPLES / 'development.ini'}#main")
+    moesif = get_moesif(app)
+    assert moesif.settings.request_header_masks == ("X-Api-Key",)
+    client = webtest.TestApp(app)
+    client.get("/items/1")
+    client.post_json("/items", {"name": "pen"}, headers={"Authorization": bearer({"sub": "user-42"})}, status=201)
+    client.get("/nowhere", status=404)
+    with pytest.raises(RuntimeError, match="something broke"):  # no exception view: it reaches the server
+        client.get("/boom")
+    client.get("/stream")
+    client.get("/health")
+    assert moesif.flush(10.0) is True
+    check_the_five_calls(moesif_collector.wait_for_events(5))
+    assert moesif.close(5.0) is True
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MOESIF_APPLICATION_ID": "test-app",
+        "MOESIF_BASE_URI": moesif_collector.base_uri,
+        "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "gunicorn", "--paste", "development.ini", "-b", f"127.0.0.1:{port}", "-w", "1"]
+    server = subprocess.Popen(command, env=env, cwd=EXAMPLES, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    output = server.communicate(timeout=10)[0].decode(errors="replace")
+                    pytest.fail(f"gunicorn did not start:\n{output}")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+@pytest.mark.e2e
+def test_example_app_under_gunicorn_paste_sends_the_expected_events(gunicorn_example: str, moesif_collector: Any) -> None:
+    base = gunicorn_example
+    with requests.Session() as http:
+        assert http.get(f"{base}/items/1", timeout=10).status_code == 200
+        created = http.post(
+            f"{base}/items", json={"name": "pen"}, headers={"Authorization": bearer({"sub": "user-42"})}, timeout=10
+        )
+        assert created.status_code == 201
+        assert http.get(f"{base}/nowhere", timeout=10).status_code == 404
+        assert http.get(f"{base}/boom", timeout=10).status_code == 500
+        streamed = http.get(f"{base}/stream", timeout=10, stream=True)
+        assert [line for line in streamed.iter_lines() if line] == [b"data: tick 0", b"data: tick 1", b"data: tick 2"]
+        assert http.get(f"{base}/health", timeout=10).text == "ok"
+    check_the_five_calls(moesif_collector.wait_for_events(5, timeout=20))
