@@ -88,6 +88,11 @@ class Agent:
     def __repr__(self) -> str:
         return f"<Agent {self._masked_id} -> {self.settings.base_uri}>"
 
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` of this agent's posts (synchronous entity updates send it too)."""
+        return self._user_agent
+
     # -- request path -------------------------------------------------------------------------
 
     def submit(self, record: RawExchange) -> bool:
