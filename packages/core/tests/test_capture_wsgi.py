@@ -331,3 +331,17 @@ def test_binary_body_is_recorded_as_bytes(flask_app: flask.Flask, recording_agen
     payload = bytes([0, 159, 146, 150, 255, 1])
     assert flask_app.test_client().post("/echo", data=payload, content_type="application/octet-stream").data == payload
     assert recording_agent.records[0].request_body == payload
+
+
+def test_annotations_survive_an_app_that_raises_before_responding(recording_agent: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        ann = annotations_of(environ)
+        assert ann is not None
+        ann.route = "/orders/{id}"
+        ann.user_id = "u-9"
+        raise RuntimeError("after routing")
+
+    with pytest.raises(RuntimeError):
+        make(app, recording_agent)({"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/3", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    [record] = recording_agent.records
+    assert (record.status, record.route, record.user_id) == (500, "/orders/{id}", "u-9")

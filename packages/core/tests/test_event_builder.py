@@ -400,7 +400,7 @@ bodies = st.one_of(
     st.binary(max_size=300),
     st.binary(max_size=200).map(gzip.compress),
     st.recursive(
-        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)),
+        st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.text(max_size=10)),
         lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)),
         max_leaves=20,
     ).map(orjson.dumps),
@@ -446,3 +446,11 @@ def test_build_never_raises_and_always_serialises(
     assert event is not None
     assert orjson.loads(dumps_event(event))["request"]["verb"] == "POST"
     assert isinstance(event["response"]["status"], int)
+
+
+def test_route_template_is_carried_in_metadata_next_to_the_apps_own() -> None:
+    event = EventBuilder(settings()).build(asgi_record(route="/v1/orders/{order_id}", metadata={"team": "billing"}))
+    assert event is not None
+    assert event["metadata"] == {"team": "billing", "_moesif": {"route": "/v1/orders/{order_id}"}}
+    plain = EventBuilder(settings()).build(asgi_record())
+    assert plain is not None and plain["metadata"] is None

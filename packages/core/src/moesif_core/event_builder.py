@@ -53,13 +53,14 @@ def _str_or_none(value: Any) -> str | None:
     return str(value) or None
 
 
-def _int(value: Any, default: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
+def _int(value: Any, default: int, low: int = 0, high: int = 2**63 - 1) -> int:
+    """``value`` as an int within ``[low, high]`` (what JSON readers take), else ``default``."""
+    if type(value) is not int:
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return default
+    return value if low <= value <= high else default
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:
@@ -259,8 +260,12 @@ class EventBuilder:
         metadata = self._metadata(record)
         request_cut = bool(record.request_body_truncated) or request_body.cut
         response_cut = bool(record.response_body_truncated) or response_body.cut
-        if request_cut or response_cut:
+        route = record.route if isinstance(record.route, str) and record.route else None
+        if request_cut or response_cut or route:
             notes: dict[str, Any] = {}
+            if route:
+                # The framework's route template (e.g. "/items/{item_id}"): groups calls by endpoint.
+                notes["route"] = route
             if request_cut:
                 notes["request_body_truncated"] = True
                 notes["request_body_size"] = _int(record.request_body_size, 0)
@@ -276,7 +281,6 @@ class EventBuilder:
             if record.query_string:
                 uri = f"{uri}?{record.query_string}"
         direction = record.direction if record.direction in _DIRECTIONS else "Incoming"
-        weight = _int(record.weight, 1)
 
         event: dict[str, Any] = {
             "request": {
@@ -291,7 +295,7 @@ class EventBuilder:
             },
             "response": {
                 "time": format_event_time(record.response_time),
-                "status": _int(record.status, 0),
+                "status": _int(record.status, 0, 0, 999),
                 "headers": response_headers,
                 "body": response_body.body,
                 "ip_address": None,
@@ -303,7 +307,7 @@ class EventBuilder:
             "metadata": metadata,
             "tags": None,
             "direction": direction,
-            "weight": weight if weight >= 1 else 1,
+            "weight": _int(record.weight, 1, 1),
             "blocked_by": _str_or_none(record.blocked_by),
             "transaction_id": transaction_id,
         }

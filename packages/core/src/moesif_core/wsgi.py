@@ -230,6 +230,15 @@ class _Exchange:
         if ann.route is not None:
             record.route = ann.route
 
+    def _apply_annotations(self) -> None:
+        ann = self.annotations
+        record = self.record
+        record.user_id = ann.user_id
+        record.company_id = ann.company_id
+        record.session_token = ann.session_token
+        record.metadata = ann.metadata
+        record.route = ann.route
+
     def keep_chunk(self, chunk: bytes) -> None:
         chunks = self.resp_chunks
         if chunks is None or not self.keep:
@@ -260,8 +269,10 @@ class _Exchange:
             if not self.keep:
                 return
             if record.status == 0:
-                # The app returned without calling start_response (or the client left first).
+                # The app returned without calling start_response (or the client left first):
+                # what the app said about the call still counts, callbacks have no response to see.
                 record.status = 499 if error is None else 500
+                self._apply_annotations()
                 self.keep = self.middleware.decide(record, self.annotations)
                 if not self.keep:
                     return
