@@ -264,8 +264,6 @@ class _Exchange:
             record.response_time = time.time()
             if error is not None:
                 record.error = type(error).__name__
-                if record.status == 0:
-                    record.status = 500
             if not self.keep:
                 return
             if record.status == 0:
