@@ -37,7 +37,7 @@ from .log import logger, warn_once, warn_rate_limited
 from .record import RawExchange
 from .remote_config import ETAG_HEADER, ConfigFetchError, ConfigPoller, RemoteConfig
 from .sampling import weight_for
-from .sender import ENTITY_KINDS, Builder, EntityPost, QueueItem, Sender, encode
+from .sender import ENTITY_KINDS, Builder, Encoder, EntityPost, QueueItem, Sender, encode, make_encoder
 from .settings import Settings, mask_application_id
 from .transport import HttpTransport, Response
 
@@ -63,6 +63,12 @@ class Agent:
         self.settings = settings
         self._user_agent = user_agent
         self._build = build
+        self._encoder: Encoder | None = None
+        try:
+            # Resolved here, on the app's thread at start-up (see make_encoder).
+            self._encoder = make_encoder(settings, build)
+        except Exception as exc:
+            warn_once("builder-init", "moesif: the event builder could not be set up (%s: %s)", type(exc).__name__, exc)
         self._masked_id = mask_application_id(settings.application_id)
         self._config = RemoteConfig()
         self._closed = False
@@ -197,7 +203,9 @@ class Agent:
             if self._pid == pid or self._closed:
                 return
             self._pid = pid
-            sender = Sender(self.settings, self._queue, self._counters, self._build, self._new_transport, self._on_response)
+            sender = Sender(
+                self.settings, self._queue, self._counters, self._build, self._new_transport, self._on_response, self._encoder
+            )
             self._sender = sender
             sender.start()
             poller = ConfigPoller(
@@ -306,7 +314,9 @@ class Agent:
             finished = queue.wait_finished(target, deadline)
         else:
             # No worker to do it (threads could not start, e.g. at interpreter shutdown): do it here.
-            inline = sender or Sender(self.settings, queue, self._counters, self._build, self._new_transport, self._on_response)
+            inline = sender or Sender(
+                self.settings, queue, self._counters, self._build, self._new_transport, self._on_response, self._encoder
+            )
             inline.deliver_pending(deadline)
             finished = queue.finished(target)
         # Drops of events submitted during the flush count too: rare, and erring towards False is safe.

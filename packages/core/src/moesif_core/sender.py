@@ -33,7 +33,7 @@ from .record import RawExchange
 from .settings import Settings, mask_application_id
 from .transport import HttpTransport, Response, TransportError, gzip_body, is_retryable_status, retry_delay
 
-__all__ = ["ENTITY_KINDS", "EVENTS_PATH", "Builder", "EntityPost", "Sender", "encode"]
+__all__ = ["ENTITY_KINDS", "EVENTS_PATH", "Builder", "Encoder", "EntityPost", "Sender", "encode", "make_encoder"]
 
 EVENTS_PATH: Final = "/v1/events/batch"
 ENTITY_KINDS: Final = frozenset({"users", "users/batch", "companies", "companies/batch", "subscriptions", "subscriptions/batch"})
@@ -50,7 +50,18 @@ def encode(value: Any) -> bytes:
     return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
 
 
-def _encoder_of(build: Builder) -> Encoder:
+def make_encoder(settings: Settings, build: Builder | None) -> Encoder:
+    """Record -> event JSON: ``build`` then orjson, or by default the event builder's own serialisation.
+
+    Call it on the thread that creates the agent, not on a sender thread: a first-time import on
+    a background thread that a fork interrupts leaves the module locked forever in the child.
+    """
+    if build is None:
+        from .event_builder import EventBuilder
+
+        # The builder serialises each event itself, so it is encoded once, not twice.
+        return EventBuilder(settings).build_json
+
     def encode_one(record: RawExchange) -> bytes | None:
         event = build(record)
         return None if event is None else orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
@@ -86,12 +97,13 @@ class Sender:
         build: Builder | None,
         transport_factory: Callable[[], HttpTransport],
         on_response: Callable[[Response], None] | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
         self.settings = settings
         self._queue = queue
         self._counters = counters
         self._build = build
-        self._encode_one: Encoder | None = None
+        self._encode_one: Encoder | None = encoder
         self._build_lock = threading.Lock()
         self._transport_factory = transport_factory
         self._on_response = on_response
@@ -173,14 +185,7 @@ class Sender:
         with self._build_lock:
             if self._encode_one is None:
                 build = self._build
-                if build is None:
-                    # Imported here, on the sender thread: the request path never pays for it. The
-                    # builder serialises each event itself, so it is encoded once, not twice.
-                    from .event_builder import EventBuilder
-
-                    self._encode_one = EventBuilder(self.settings).build_json
-                else:
-                    self._encode_one = _encoder_of(build)
+                self._encode_one = make_encoder(self.settings, build)
             return self._encode_one
 
     def _deliver(self, transport: HttpTransport, items: list[QueueItem], deadline: float | None) -> None:

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import email.utils
+import encodings.idna  # noqa: F401  (see below)
 import http.client
 import math
 import random
@@ -42,6 +43,9 @@ __all__ = [
     "retry_delay",
 ]
 
+# socket.getaddrinfo encodes host names with the "idna" codec, imported on first use. Imported
+# here, on the importing thread: a first import on a sender thread that a fork interrupts leaves
+# the module's import lock held forever in the child ("LookupError: unknown encoding: idna").
 GZIP_LEVEL: Final = 1  # level 1 compresses JSON events ~5-8x at several times the speed of the default 6
 _STALE_CONNECTION_ERRORS: Final = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
