@@ -6,6 +6,7 @@ Nothing here configures logging (no ``basicConfig``, no handlers): the host app 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Final
@@ -18,6 +19,15 @@ _lock = threading.Lock()
 _seen: set[str] = set()
 _last: dict[str, float] = {}
 _suppressed: dict[str, int] = {}
+
+
+def _after_fork_in_child() -> None:
+    # A child forked while another thread held the lock would otherwise wait on it forever.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def warn_once(kind: str, message: str, *args: object, exc_info: bool = False) -> None:
