@@ -47,6 +47,7 @@ _SUBSCRIPTION_FIELDS = frozenset(
 _CAMPAIGN_FIELDS = frozenset(
     {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "referring_domain", "gclid"}
 )
+_ALSO_REQUIRED = {"subscription": ("company_id",)}
 _TIME_FIELDS = frozenset({"modified_time", "current_period_start", "current_period_end"})
 
 
@@ -77,6 +78,11 @@ def _validate(kind: str, id_field: str, fields: frozenset[str], value: Any) -> d
     if not isinstance(ident, (str, int)):
         raise TypeError(f"{kind} {id_field!r} must be a string (or an int), got {type(ident).__name__}")
     entity[id_field] = str(ident)
+    for also in _ALSO_REQUIRED.get(kind, ()):
+        value = entity.get(also)
+        if value is None or isinstance(value, bool) or not str(value).strip():
+            raise ValueError(f"a {kind} needs a non-empty {also!r} too: got keys {sorted(map(str, entity))}")
+        entity[also] = str(value)
     unknown = set(entity) - fields
     if unknown:
         raise ValueError(f"unknown {kind} field(s) {sorted(map(str, unknown))}; known: {sorted(fields)}")
@@ -117,7 +123,7 @@ def validate_company(company: Any) -> dict[str, Any]:
 
 
 def validate_subscription(subscription: Any) -> dict[str, Any]:
-    """A subscription as the Collector API takes it; raises ValueError/TypeError naming the problem."""
+    """A subscription (``subscription_id`` and ``company_id`` required) as the Collector API takes it; raises ValueError/TypeError."""
     return _validate("subscription", "subscription_id", _SUBSCRIPTION_FIELDS, subscription)
 
 
@@ -229,7 +235,7 @@ class EntityApi:
     def update_subscription(
         self, subscription: Any, *, wait: bool = False, timeout: float | None = None
     ) -> bool | DeliveryResult:
-        """Create or update one subscription (``subscription_id`` required)."""
+        """Create or update one subscription (``subscription_id`` and ``company_id`` required)."""
         return self._deliver("subscriptions", validate_subscription(subscription), wait, timeout)
 
     @overload
