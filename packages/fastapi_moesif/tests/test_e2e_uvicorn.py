@@ -78,5 +78,5 @@ def test_uvicorn_app_delivers_events_and_flushes_on_shutdown(moesif_collector: A
     assert by_uri[("GET", "/nowhere")]["response"]["status"] == 404
     assert by_uri[("GET", "/boom")]["response"]["status"] == 500
     me = by_uri[("GET", "/me")]
-    assert (me["user_id"], me["company_id"], me["metadata"]) == ("u-9", "acme", {"plan": "gold"})
+    assert (me["user_id"], me["company_id"], me["metadata"]) == ("u-9", "acme", {"plan": "gold", "_moesif": {"route": "/me"}})
     assert by_uri[("GET", "/stream")]["response"]["status"] == 200
