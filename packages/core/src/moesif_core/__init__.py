@@ -9,6 +9,8 @@ Framework integrations (``flask_moesif``, ``bottle_moesif``, ``pyramid_moesif``,
 """
 
 from ._version import __version__
+from .agent import Agent
+from .annotations import RequestAnnotations, annotations_of
 from .settings import Settings, SettingsError
 
-__all__ = ["Settings", "SettingsError", "__version__"]
+__all__ = ["Agent", "RequestAnnotations", "Settings", "SettingsError", "__version__", "annotations_of"]
