@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import flask
@@ -136,3 +137,31 @@ def test_bad_settings_are_refused_before_anything_is_patched() -> None:
     with pytest.raises(SettingsError, match="SKIP_OUTGOING"):
         start_capture({"APPLICATION_ID": "x", "SKIP_OUTGOING": "not callable"})
     assert originals() == before
+
+
+def test_calls_from_many_threads_are_each_logged_once(moesif_collector: Any, upstream: str) -> None:
+    capture = start_capture(moesif_collector.settings())
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with requests.Session() as session, httpx.Client() as client:
+                for i in range(5):
+                    assert session.get(f"{upstream}/r/{n}/{i}").json()["path"] == f"/r/{n}/{i}"
+                    assert client.get(f"{upstream}/h/{n}/{i}").json()["path"] == f"/h/{n}/{i}"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    events = moesif_collector.wait_for_events(80)
+    uris = sorted(e["request"]["uri"].removeprefix(upstream) for e in events)
+    assert uris == sorted(
+        [f"/r/{n}/{i}" for n in range(8) for i in range(5)] + [f"/h/{n}/{i}" for n in range(8) for i in range(5)]
+    )
+    assert capture.agent.flush(5)
+    assert len(moesif_collector.events()) == 80

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import pickle
 from typing import Any
 
 import pytest
@@ -191,3 +192,12 @@ def test_a_raising_callback_or_a_bug_of_ours_never_reaches_the_caller(
     monkeypatch.setattr(OutgoingCall, "_finish", fail)
     assert requests.get(f"{upstream}/json").status_code == 200
     assert "could not record an outgoing call (RuntimeError: our bug)" in caplog.text
+
+
+def test_a_captured_response_still_pickles_and_keeps_its_type(moesif_collector: Any, upstream: str) -> None:
+    capture_for(moesif_collector)
+    response = requests.get(f"{upstream}/json")
+    assert type(response) is requests.Response
+    copy = pickle.loads(pickle.dumps(response))
+    assert copy.json() == response.json() == {"path": "/json", "user": "u-42"}
+    assert "iter_content" not in vars(copy)
