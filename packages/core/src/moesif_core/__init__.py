@@ -11,6 +11,20 @@ Framework integrations (``flask_moesif``, ``bottle_moesif``, ``pyramid_moesif``,
 from ._version import __version__
 from .agent import Agent
 from .annotations import RequestAnnotations, annotations_of
+from .client import MoesifClient
+from .entity_delivery import DeliveryResult
+from .outgoing import start_capture, stop_capture
 from .settings import Settings, SettingsError
 
-__all__ = ["Agent", "RequestAnnotations", "Settings", "SettingsError", "__version__", "annotations_of"]
+__all__ = [
+    "Agent",
+    "DeliveryResult",
+    "MoesifClient",
+    "RequestAnnotations",
+    "Settings",
+    "SettingsError",
+    "__version__",
+    "annotations_of",
+    "start_capture",
+    "stop_capture",
+]

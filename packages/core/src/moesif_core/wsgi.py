@@ -122,7 +122,8 @@ class _PrefixedStream:
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            return self._prefix.read() + self._stream.read()
+            rest: bytes = self._stream.read()
+            return self._prefix.read() + rest
         data = self._prefix.read(size)
         if len(data) < size:
             data += self._stream.read(size - len(data))
@@ -132,7 +133,7 @@ class _PrefixedStream:
         line = self._prefix.readline(-1 if size is None else size)
         if line.endswith(b"\n") or (size is not None and 0 <= size <= len(line)):
             return line
-        rest = self._stream.readline(-1 if size is None or size < 0 else size - len(line))
+        rest: bytes = self._stream.readline(-1 if size is None or size < 0 else size - len(line))
         return line + rest
 
     def readlines(self, hint: int = -1) -> list[bytes]:
