@@ -454,3 +454,9 @@ def test_route_template_is_carried_in_metadata_next_to_the_apps_own() -> None:
     assert event["metadata"] == {"team": "billing", "_moesif": {"route": "/v1/orders/{order_id}"}}
     plain = EventBuilder(settings()).build(asgi_record())
     assert plain is not None and plain["metadata"] is None
+
+
+def test_outgoing_calls_take_no_user_from_their_own_token() -> None:
+    event = EventBuilder(settings()).build(asgi_record(direction="Outgoing", full_url="https://partner.example/v1"))
+    assert event is not None
+    assert (event["direction"], event["user_id"], event["company_id"]) == ("Outgoing", None, None)

@@ -146,7 +146,8 @@ class EventBuilder:
     def _identity(self, record: RawExchange, headers: dict[str, str]) -> tuple[str | None, str | None]:
         user_id = self._callback_id(record.user_id, "user")
         company_id = self._callback_id(record.company_id, "company")
-        if user_id is None or company_id is None:
+        if (user_id is None or company_id is None) and record.direction != "Outgoing":
+            # An outgoing call's Authorization names the app to the third party, not a user of ours.
             from_token = self._identifier.identify(headers)
             if user_id is None:
                 user_id = from_token[0]
