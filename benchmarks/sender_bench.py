@@ -1,0 +1,85 @@
+"""Sender throughput and drain time.
+
+- Throughput: ``n`` records with request and response bodies of 2 KB submitted straight to a
+  :class:`moesif_core.agent.Agent` in a worker process, timed until ``Agent.flush`` says the
+  collector acknowledged every one (the collector stores before it answers 201). The collector
+  process's own CPU over the run is reported too: on a 2-core machine it can be the limit.
+- Drain: a burst of ``burst`` POST 2 KB requests through the middleware (in-process driver),
+  then the time from the end of the burst until the collector has every event; ours and the
+  incumbent, Flask (moesifwsgi) and FastAPI (moesifasgi, bounded: it sends 100 events/s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .collector_process import CollectorProcess
+from .drivers import CASES
+from .stacks import INCUMBENT
+from .worker_client import WorkerProcess
+
+__all__ = ["run_drain", "run_throughput"]
+
+
+def run_throughput(n: int, logdir: Path, timeout: float, echo: Any = print) -> dict[str, Any]:
+    with (
+        CollectorProcess(str(logdir / "collector-sender.log")) as collector,
+        WorkerProcess(logdir / "worker-sender.log") as worker,
+    ):
+        collector_cpu0 = collector.cpu_seconds()
+        result = worker.call(
+            "sender", base_uri=collector.base_uri, n=n, body_bytes=2048, queue_max_bytes=1 << 30, timeout=timeout
+        )
+        stored = collector.count()
+        result["collector_cpu"] = collector.cpu_seconds() - collector_cpu0
+    result["stored"] = stored
+    result["events_per_s"] = stored / result["seconds"] if result["seconds"] > 0 else None
+    result["sender_cpu_us_per_event"] = result["cpu"] / max(1, stored) * 1e6
+    result["collector_cpu_us_per_event"] = result["collector_cpu"] / max(1, stored) * 1e6
+    echo(
+        f"  agent: {stored}/{n} events of 2 KB bodies stored in {result['seconds']:.2f} s -> {result['events_per_s']:.0f} events/s"
+        f"  (sender CPU {result['sender_cpu_us_per_event']:.0f} us/event, collector CPU {result['collector_cpu_us_per_event']:.0f} us/event)"
+    )
+    return result
+
+
+def run_drain(burst: int, logdir: Path, timeouts: dict[str, float], echo: Any = print) -> list[dict[str, Any]]:
+    rows = []
+    for framework in ("flask", "fastapi"):
+        for stack in ("ours", "incumbent"):
+            label = "ours" if stack == "ours" else INCUMBENT[framework]
+            with (
+                CollectorProcess(str(logdir / f"collector-drain-{framework}-{stack}.log")) as collector,
+                WorkerProcess(logdir / f"worker-drain-{framework}-{stack}.log") as worker,
+            ):
+                worker.call("setup", framework=framework, stack=stack, base_uri=collector.base_uri, warmup=20)
+                warm = len(CASES) * 21
+                collector.wait_for(warm, 5.0 if label != "moesifasgi" else 0.0)
+                before = collector.count()
+                run = worker.call("run", case="post", n=burst)
+                after_burst = collector.count()
+                target = warm + burst
+                count, waited = collector.wait_for(target, timeouts.get(label, timeouts["default"]), poll=0.05)
+            delivered = count - before
+            complete = count >= target
+            row = {
+                "framework": framework,
+                "stack": stack,
+                "label": label,
+                "burst": burst,
+                "burst_seconds": run["wall"],
+                "delivered_during_burst": after_burst - before,
+                "delivered": min(delivered, burst),
+                "drain_seconds": waited if complete else None,
+                "waited_seconds": waited,
+                "complete": complete,
+                "rate_after_burst": (count - after_burst) / waited if waited > 0 else None,
+            }
+            rows.append(row)
+            drain = f"{waited:.2f} s" if complete else f"not drained after {waited:.0f} s ({row['delivered']}/{burst} delivered)"
+            echo(
+                f"  {framework:<8} {label:<10} burst of {burst} POST 2 KB in {run['wall']:.1f} s; queue drained {drain}"
+                f"  (after the burst: {row['rate_after_burst'] or 0:.0f} events/s)"
+            )
+    return rows
