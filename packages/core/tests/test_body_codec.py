@@ -134,3 +134,10 @@ def test_form_masker_runs_only_on_urlencoded_bodies() -> None:
 def test_json_masker_gets_the_parsed_value() -> None:
     decoded = decode_body(b'{"a": 1}', None, None, 100, json_masker=lambda value: {**value, "b": 2})
     assert decoded.body == {"a": 1, "b": 2} and decoded.transfer_encoding == "json"
+
+
+def test_a_body_that_is_not_bytes_is_ignored_not_converted() -> None:
+    # bytes(n) of an int would allocate n bytes: a wrong type must cost nothing.
+    assert decode_body(2_000_000_000, None, None, 100) == (None, None, False)  # type: ignore[arg-type]
+    assert decode_body("text", None, None, 100) == (None, None, False)  # type: ignore[arg-type]
+    assert encode_body(bytearray(b"[1]")) == ([1], "json")

@@ -460,3 +460,44 @@ def test_outgoing_calls_take_no_user_from_their_own_token() -> None:
     event = EventBuilder(settings()).build(asgi_record(direction="Outgoing", full_url="https://partner.example/v1"))
     assert event is not None
     assert (event["direction"], event["user_id"], event["company_id"]) == ("Outgoing", None, None)
+
+
+_RECORD_FIELDS = [name for name in RawExchange.__slots__ if name not in ("error", "route")]
+_anything = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+    st.floats(),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.one_of(st.text(max_size=5), st.integers()), st.one_of(st.text(max_size=5), st.floats()), max_size=3),
+    st.lists(
+        st.tuples(st.one_of(st.binary(max_size=8), st.text(max_size=8)), st.one_of(st.binary(max_size=8), st.text(max_size=8))),
+        max_size=4,
+    ),
+    st.sampled_from(["asgi", "wsgi", "pairs", "Incoming", "Outgoing"]),
+)
+
+
+def _mask_event_model_breaking_types(event: Any) -> Any:
+    event.user_id = {"not": "a string"}
+    event.response.body = b"raw bytes"
+    event.metadata = {1: object()}
+    return event
+
+
+@hsettings(max_examples=200, suppress_health_check=list(HealthCheck), deadline=None)
+@given(values=st.dictionaries(st.sampled_from(_RECORD_FIELDS), _anything, max_size=12), which=st.integers(0, 1))
+def test_build_survives_any_value_in_any_record_field(values: dict[str, Any], which: int) -> None:
+    record = RawExchange()
+    for key, value in values.items():
+        setattr(record, key, value)
+    extra = {"MASK_EVENT_MODEL": _mask_event_model_breaking_types, "DEBUG": True} if which else {}
+    builder = EventBuilder(settings(**extra))
+    event = builder.build(record)
+    assert event is not None
+    assert isinstance(event["request"]["uri"], str) and isinstance(event["request"]["verb"], str)
+    dumps_event(event)
+    data = builder.build_json(record)
+    assert data is not None and set(orjson.loads(data)) == set(event)

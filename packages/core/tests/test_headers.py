@@ -61,3 +61,12 @@ def test_each_call_returns_a_new_dict() -> None:
     first = normalize_headers(raw, "asgi")
     first["a"] = "changed"
     assert normalize_headers(raw, "asgi") == {"a": "1"}
+
+
+def test_a_mapping_with_two_letter_names_is_not_misread_as_pairs() -> None:
+    assert normalize_headers({"ab": "1"}, "pairs") == {"ab": "1"}
+    assert normalize_headers({b"te": b"x"}, "asgi") == {"te": "x"}
+
+
+def test_bytes_names_in_pairs_style_become_text() -> None:
+    assert normalize_headers([(b"X-A", "1")], "pairs") == {"x-a": "1"}

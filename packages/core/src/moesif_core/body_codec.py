@@ -115,11 +115,11 @@ def decode_body(
     """
     if not data:
         return DecodedBody(None, None, False)
-    if not isinstance(data, bytes):
-        try:
-            data = bytes(data)
-        except Exception:
+    if type(data) is not bytes:
+        # Never bytes(x) on anything else: bytes(2_000_000_000) is a 2 GB allocation, not an error.
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             return DecodedBody(None, None, False)
+        data = bytes(data)
     cut = False
     if content_encoding:
         decoded = decompress(data, content_encoding, limit)

@@ -281,13 +281,20 @@ class EventBuilder:
             uri = f"{record.scheme}://{record.host}{record.root_path}{record.path}"
             if record.query_string:
                 uri = f"{uri}?{record.query_string}"
-        direction = record.direction if record.direction in _DIRECTIONS else "Incoming"
+        elif type(uri) is not str:
+            uri = _safe_str(uri)
+        verb = record.method
+        if type(verb) is not str:
+            verb = _safe_str(verb)
+        direction = record.direction
+        if type(direction) is not str or direction not in _DIRECTIONS:
+            direction = "Incoming"
 
         event: dict[str, Any] = {
             "request": {
                 "time": format_event_time(record.request_time),
                 "uri": uri,
-                "verb": record.method,
+                "verb": verb,
                 "api_version": self._api_version,
                 "ip_address": client_ip(request_headers, record.client_addr),
                 "headers": request_headers,

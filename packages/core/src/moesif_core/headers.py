@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 __all__ = ["normalize_headers"]
@@ -21,6 +20,7 @@ _NAME_CACHE_LIMIT: Final = 4096
 # "HTTP_X_FOO" -> "x-foo": the same few dozen names repeat on every request.
 _wsgi_names: dict[str, str] = {}
 _asgi_names: dict[bytes, str] = {}
+_ONLY_STR: Final = frozenset({str})
 
 
 def _wsgi_name(key: str) -> str:
@@ -56,30 +56,36 @@ def _add(out: dict[str, str], name: str, value: str) -> None:
     out[name] = value if previous is None else f"{previous}, {value}"
 
 
-def _fast(headers: Iterable[Any], style: str) -> dict[str, str]:
+def _fast(headers: Any, style: str) -> dict[str, str]:
     """The common case: well-formed pairs of the declared style; any surprise raises to :func:`_careful`."""
-    out: dict[str, str] = {}
-    get = out.get
+    # One comprehension is the cheapest way to build the dict; repeated names (rare) make it
+    # shorter than the list, and only then is the list walked again to join them.
     if style == "asgi":
-        for key, value in headers:
-            name = _asgi_names.get(key) or _asgi_name(key)
-            text = value.decode("latin-1")
-            previous = get(name)
-            out[name] = text if previous is None else f"{previous}, {text}"
+        asgi_names = _asgi_names
+        out = {asgi_names.get(key) or _asgi_name(key): value.decode("latin-1") for key, value in headers}
     elif style == "wsgi":
-        for key, value in headers:
-            name = _wsgi_names.get(key) or _wsgi_name(key)
-            if value.__class__ is not str:
-                raise TypeError
-            # An environ holds one value a name: the server already joined repeats.
-            out[name] = value
+        wsgi_names = _wsgi_names
+        out = {wsgi_names.get(key) or _wsgi_name(key): value for key, value in headers}
+        # An environ holds one value a name (the server joined repeats): only the types need checking.
+        if not _ONLY_STR.issuperset(map(type, out.values())):
+            raise TypeError
+        return out
     else:
-        for key, value in headers:
-            if key.__class__ is not str or value.__class__ is not str:
-                raise TypeError
-            name = key.lower()
-            previous = get(name)
-            out[name] = value if previous is None else f"{previous}, {value}"
+        out = {key.lower(): value for key, value in headers}
+        if not (_ONLY_STR.issuperset(map(type, out.values())) and _ONLY_STR.issuperset(map(type, out))):
+            raise TypeError
+    if len(out) != len(headers):
+        return _joined(headers, style)
+    return out
+
+
+def _joined(headers: Any, style: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers:
+        if style == "asgi":
+            _add(out, _asgi_name(key), value.decode("latin-1"))
+        else:
+            _add(out, key.lower(), value)
     return out
 
 
@@ -114,6 +120,8 @@ def normalize_headers(headers: Any, style: str) -> dict[str, str]:
     """
     if not headers:
         return {}
+    if type(headers) is not list and type(headers) is not tuple:
+        return _careful(headers, style)  # a mapping, a generator: rare, and unpacking them blindly misreads them
     try:
         return _fast(headers, style)
     except Exception:

@@ -16,6 +16,7 @@ __all__ = ["format_event_time"]
 _PREFIX_CACHE_LIMIT: Final = 256
 # second -> "YYYY-MM-DDTHH:MM:SS"; plain dict operations are atomic, so sender threads may share it.
 _prefixes: dict[int, str] = {}
+_MILLIS: Final = tuple(f".{n:03d}" for n in range(1000))
 
 
 def _prefix(second: int) -> str:
@@ -36,9 +37,10 @@ def format_event_time(timestamp: float) -> str:
         format_event_time(0.5)  # "1970-01-01T00:00:00.500"
     """
     try:
-        second = math.floor(timestamp)
+        second = int(timestamp) if timestamp >= 0 else math.floor(timestamp)
         millis = min(int((timestamp - second) * 1000), 999)  # float rounding just below the next second
-        return f"{_prefix(second)}.{millis:03d}"
+        prefix = _prefixes.get(second) or _prefix(second)
+        return prefix + _MILLIS[millis]
     except (TypeError, ValueError, OverflowError, OSError):
         now = time.time()
         second = math.floor(now)
