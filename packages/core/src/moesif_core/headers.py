@@ -20,7 +20,7 @@ _NAME_CACHE_LIMIT: Final = 4096
 # "HTTP_X_FOO" -> "x-foo": the same few dozen names repeat on every request.
 _wsgi_names: dict[str, str] = {}
 _asgi_names: dict[bytes, str] = {}
-_ONLY_STR: Final = frozenset({str})
+_pair_names: dict[str, str] = {}
 
 
 def _wsgi_name(key: str) -> str:
@@ -56,6 +56,16 @@ def _add(out: dict[str, str], name: str, value: str) -> None:
     out[name] = value if previous is None else f"{previous}, {value}"
 
 
+def _pair_name(key: str) -> str:
+    name = _pair_names.get(key)
+    if name is None:
+        name = key.lower()
+        if len(_pair_names) >= _NAME_CACHE_LIMIT:
+            _pair_names.clear()
+        _pair_names[key] = name
+    return name
+
+
 def _fast(headers: Any, style: str) -> dict[str, str]:
     """The common case: well-formed pairs of the declared style; any surprise raises to :func:`_careful`."""
     # One comprehension is the cheapest way to build the dict; repeated names (rare) make it
@@ -64,16 +74,18 @@ def _fast(headers: Any, style: str) -> dict[str, str]:
         asgi_names = _asgi_names
         out = {asgi_names.get(key) or _asgi_name(key): value.decode("latin-1") for key, value in headers}
     elif style == "wsgi":
-        wsgi_names = _wsgi_names
+        wsgi_names = _wsgi_names  # _wsgi_name raises on a non-str name
         out = {wsgi_names.get(key) or _wsgi_name(key): value for key, value in headers}
-        # An environ holds one value a name (the server joined repeats): only the types need checking.
-        if not _ONLY_STR.issuperset(map(type, out.values())):
-            raise TypeError
-        return out
+        for value in out.values():
+            if type(value) is not str:
+                raise TypeError
+        return out  # an environ holds one value a name: the server already joined repeats
     else:
-        out = {key.lower(): value for key, value in headers}
-        if not (_ONLY_STR.issuperset(map(type, out.values())) and _ONLY_STR.issuperset(map(type, out))):
-            raise TypeError
+        pair_names = _pair_names
+        out = {pair_names.get(key) or _pair_name(key): value for key, value in headers}
+        for name, value in out.items():
+            if type(value) is not str or type(name) is not str:
+                raise TypeError
     if len(out) != len(headers):
         return _joined(headers, style)
     return out
