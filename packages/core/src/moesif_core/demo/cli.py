@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # A shell starting us in the background leaves SIGINT ignored; the demo promises that Ctrl-C (SIGINT) stops it.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run_demo(options, sys.stdout, sys.stderr)
     except IntegrationMissing as exc:
@@ -123,3 +125,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
