@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import re
+import time
 from typing import Any
 
 import flask
@@ -136,3 +137,24 @@ async def test_asgi_event_arrives_with_user_and_truncation_marked(moesif_collect
     assert len(base64.b64decode(event["request"]["body"])) == 1024
     assert event["metadata"]["_moesif"]["request_body_truncated"] is True
     assert event["metadata"]["_moesif"]["request_body_size"] == 5000
+
+
+def test_sampling_by_client_ip_uses_the_address_the_event_reports(moesif_collector: Any) -> None:
+    moesif_collector.set_config(
+        {"sample_rate": 100, "regex_config": [{"conditions": [{"path": "request.ip_address", "value": "^203\\."}], "sample_rate": 0}]}
+    )
+    app, middleware = flask_app(moesif_collector.settings())
+    client = app.test_client()
+    client.get("/api/bin").close()  # starts the sender and the config fetch
+    assert middleware.flush(5)
+    deadline = time.monotonic() + 10
+    while not middleware.agent.config.received:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    client.get("/api/bin", headers={"X-Forwarded-For": "203.0.113.5"}).close()
+    client.get("/api/bin", headers={"X-Forwarded-For": "198.51.100.7"}).close()
+    assert middleware.flush(5)
+    addresses = [e["request"]["ip_address"] for e in moesif_collector.events()]
+    assert "198.51.100.7" in addresses
+    assert "203.0.113.5" not in addresses
+    assert middleware.stats()["sampled_out"] == 1

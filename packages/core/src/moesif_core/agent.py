@@ -172,6 +172,11 @@ class Agent:
         return self._config.sampler.needs_identity
 
     @property
+    def sampling_needs_ip(self) -> bool:
+        """True when the current config samples by client IP."""
+        return self._config.sampler.needs_ip
+
+    @property
     def config(self) -> RemoteConfig:
         """The current served config snapshot (replaced whole, never mutated)."""
         return self._config

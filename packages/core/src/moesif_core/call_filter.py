@@ -10,6 +10,7 @@ import random
 from typing import TYPE_CHECKING
 
 from .annotations import RequestAnnotations
+from .client_ip import client_ip
 from .headers import normalize_headers
 from .identify import identify_from_headers
 from .log import logger
@@ -30,16 +31,22 @@ def keep_call(agent: Agent, record: RawExchange, annotations: RequestAnnotations
         return False
     user_id = record.user_id
     company_id = record.company_id
-    if agent.sampling_needs_identity and (user_id is None or company_id is None):
-        # Per-user rates need the user now; the token is only parsed when the config has them.
+    ip = record.client_addr
+    needs_identity = agent.sampling_needs_identity and (user_id is None or company_id is None)
+    needs_ip = getattr(agent, "sampling_needs_ip", False)
+    if needs_identity or needs_ip:
+        # Only parsed when the served config has per-user rates or IP rules: the common case skips it.
         headers = normalize_headers(record.request_headers, record.request_header_style)
-        token_user, token_company = identify_from_headers(headers, agent.settings)
-        user_id = user_id if user_id is not None else token_user
-        company_id = company_id if company_id is not None else token_company
+        if needs_identity:
+            token_user, token_company = identify_from_headers(headers, agent.settings)
+            user_id = user_id if user_id is not None else token_user
+            company_id = company_id if company_id is not None else token_company
+        if needs_ip:
+            ip = client_ip(headers, record.client_addr)
     rate = agent.sample_rate(
         route=record.path,
         verb=record.method,
-        ip=record.client_addr,
+        ip=ip,
         status=record.status,
         user_id=None if user_id is None else str(user_id),
         company_id=None if company_id is None else str(company_id),

@@ -153,6 +153,11 @@ class Sampler:
         """True when a user's or company's rate could apply, so the caller must know who it is."""
         return bool(self.user_rates or self.company_rates)
 
+    @property
+    def needs_ip(self) -> bool:
+        """True when a regex entry looks at ``request.ip_address``, so the caller must resolve the client's address."""
+        return any(fact == "ip" for conditions, _ in self.regex_entries for fact, _ in conditions)
+
     def rate(
         self,
         *,
