@@ -137,3 +137,12 @@ def test_form_fields_are_masked_keeping_the_rest_as_sent() -> None:
 def test_form_without_masked_fields_is_returned_as_is() -> None:
     data = b"a=1&b=2"
     assert mask_form(data, Masks().request_body) is data
+
+
+def test_prefilter_finds_every_name_and_lets_clean_bodies_skip_the_walk() -> None:
+    from moesif_core.masking import DEFAULT_BODY_MASKS, may_hold_masked_field
+
+    names = frozenset(DEFAULT_BODY_MASKS)
+    for name in names:
+        assert may_hold_masked_field(f'{{"{name.upper()}": 1}}'.encode(), names), name
+    assert not may_hold_masked_field(b'{"items": [{"id": 1, "name": "pen"}], "email": "a@b.c"}', names)

@@ -107,11 +107,13 @@ def decode_body(
     *,
     json_masker: Callable[[Any], Any] | None = None,
     form_masker: Callable[[bytes], bytes] | None = None,
+    mask_prefilter: Callable[[bytes], bool] | None = None,
 ) -> DecodedBody:
     """The whole pipeline with masking hooks: decompress (at most ``limit`` bytes), JSON or base64.
 
     ``json_masker`` gets the parsed JSON value and returns what to send; ``form_masker`` gets an
-    ``application/x-www-form-urlencoded`` body before it is base64-encoded. Never raises for bad input.
+    ``application/x-www-form-urlencoded`` body before it is base64-encoded. ``mask_prefilter`` sees the
+    decoded bytes first; when it says False, neither masker runs. Never raises for bad input.
     """
     if not data:
         return DecodedBody(None, None, False)
@@ -128,6 +130,8 @@ def decode_body(
         data, cut = decoded
         if not data:
             return DecodedBody(None, None, cut)
+    if mask_prefilter is not None and (json_masker is not None or form_masker is not None) and not mask_prefilter(data):
+        json_masker = form_masker = None
     if not cut:
         value = _json_value(data)
         if value is not _NOT_JSON:

@@ -27,7 +27,7 @@ from .event_model import EventModel, event_from_model
 from .headers import normalize_headers
 from .identify import Identifier
 from .log import logger, warn_once
-from .masking import TRANSACTION_ID_HEADER, Masks, mask_form, mask_headers, mask_json
+from .masking import TRANSACTION_ID_HEADER, Masks, mask_form, mask_headers, mask_json, may_hold_masked_field
 from .record import RawExchange
 from .settings import Settings
 from .timefmt import format_event_time
@@ -212,8 +212,11 @@ class EventBuilder:
     ) -> DecodedBody:
         if not data:
             return DecodedBody(None, None, False)
-        json_masker = form_masker = None
+        json_masker = form_masker = prefilter = None
         if names:
+
+            def prefilter(raw: bytes) -> bool:
+                return may_hold_masked_field(raw, names)
 
             def json_masker(value: Any) -> Any:
                 return mask_json(value, names, masked)
@@ -228,6 +231,7 @@ class EventBuilder:
             self._decoded_limit,
             json_masker=json_masker,
             form_masker=form_masker,
+            mask_prefilter=prefilter,
         )
 
     def _build(self, record: RawExchange) -> dict[str, Any]:

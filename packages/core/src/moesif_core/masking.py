@@ -31,6 +31,7 @@ __all__ = [
     "mask_form",
     "mask_headers",
     "mask_json",
+    "may_hold_masked_field",
 ]
 
 MASK: Final = "*****"
@@ -197,6 +198,26 @@ def mask_json(value: Any, names: frozenset[str], masked: list[str] | None = None
             _safe_keys.clear()
         safe = _safe_keys.setdefault(names, set())
     return _walk(value, names, safe, 0, masked if masked is not None else [])
+
+
+_encoded_names: dict[frozenset[str], tuple[bytes, ...]] = {}
+
+
+def may_hold_masked_field(data: bytes, names: frozenset[str]) -> bool:
+    """False when no name in ``names`` occurs anywhere in ``data`` (case-insensitively), so no field can need masking.
+
+    Most bodies hold no credential field; a few C-level substring searches over the raw bytes spare
+    them the walk over every parsed key. A hit (a key, or the same word in a value) means: walk.
+    """
+    encoded = _encoded_names.get(names)
+    if encoded is None:
+        if len(_encoded_names) >= 64:
+            _encoded_names.clear()
+        # A name that contains another ("access_token" holds "token") is found by the shorter one.
+        shortest = [name for name in names if not any(other != name and other in name for other in names)]
+        encoded = _encoded_names.setdefault(names, tuple(name.encode("utf-8") for name in shortest))
+    lowered = data.lower()
+    return any(name in lowered for name in encoded)
 
 
 def mask_form(data: bytes, names: frozenset[str], masked: list[str] | None = None) -> bytes:
