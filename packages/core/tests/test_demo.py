@@ -168,6 +168,14 @@ def test_a_missing_integration_is_named_with_the_install_command(
     assert "no_such_integration_xyz" in err and "pip install bottle-moesif" in err
 
 
+def test_a_db_that_is_not_a_collector_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("my notes, not a database\n" * 100)
+    assert main(["--db", str(not_sqlite), "--port", "0", "--exit"]) == 2
+    assert "cannot open collector database" in capsys.readouterr().err
+    assert not_sqlite.read_text().startswith("my notes")
+
+
 def test_importing_the_demo_imports_no_framework() -> None:
     code = (
         "import sys, moesif_core.demo, moesif_core.demo.runner; "

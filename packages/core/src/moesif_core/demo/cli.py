@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..collector import StoreError
 from .apps import FRAMEWORKS, IntegrationMissing
 from .runner import DEFAULT_COLLECTOR_PORT, DemoOptions, run_demo
 
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run_demo(options, sys.stdout, sys.stderr)
-    except IntegrationMissing as exc:
+    except (IntegrationMissing, StoreError) as exc:
         print(f"moesif demo: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

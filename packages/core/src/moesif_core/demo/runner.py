@@ -27,7 +27,7 @@ from .apps import FLASK_APP_NAME, FRAMEWORKS, DemoApp, build_app
 from .progress import ProgressBar
 from .scenario import APPLICATION_ID, BLOCK_RULE_ID, COMPANIES, SERVED_CONFIG, SERVED_RULES, USERS
 from .servers import ExpectedFailureFilter, RunningServer, serve_asgi, serve_wsgi
-from .traffic import TrafficResult, plan_calls, send_calls
+from .traffic import plan_calls, send_calls
 from .upstream import RatesService
 
 __all__ = ["DEFAULT_COLLECTOR_PORT", "DemoOptions", "outgoing_capture_available", "run_demo"]
@@ -131,7 +131,6 @@ def _print_report(
     collector: LocalCollector,
     app: DemoApp,
     server: RunningServer,
-    traffic: TrafficResult,
     earlier: int,
     outgoing: bool,
     db_shown: str,
@@ -254,7 +253,7 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO, stop: threading.Eve
         if not delivered:
             note(f"not every event was delivered within {_FLUSH_TIMEOUT:g} s (see the delivery line below)")
         db_shown = db_path if options.db is not None else f"{db_path} (temporary, removed when the demo stops)"
-        _print_report(out, collector, app, server, traffic, earlier, outgoing, db_shown)
+        _print_report(out, collector, app, server, earlier, outgoing, db_shown)
 
         problems = [*traffic.unexpected, *traffic.failed]
         for problem in problems:
