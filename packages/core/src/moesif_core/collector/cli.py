@@ -108,12 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, StoreError, ConfigFileError, ValueError) as exc:
         print(f"moesif-collector: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `moesif-collector export | head`
+        return 0
     except OSError as exc:
         print(f"moesif-collector: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 0
-    except BrokenPipeError:  # `moesif-collector export | head`
         return 0
 
 
