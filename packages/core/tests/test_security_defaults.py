@@ -355,3 +355,20 @@ def test_the_senders_transport_verifies_the_collectors_certificate(self_signed_s
         transport.close()
     finally:
         middleware.close(0.5)
+
+
+def test_a_rejection_that_echoes_the_application_id_is_logged_without_it(
+    collector: LocalCollector, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The warning quotes the start of the collector's answer, which may quote the request back.
+    collector.fail_next(1, 400, body=f'{{"error": "bad batch", "application_id": "{APP_ID}"}}'.encode())
+    with caplog.at_level(logging.DEBUG, logger="moesif"):
+        middleware = drive("flask", {"APPLICATION_ID": APP_ID, "BASE_URI": collector.base_uri, **FAST})
+        try:
+            middleware.flush(10)
+        finally:
+            middleware.close(1)
+    assert middleware.stats()["dropped_rejected"] == 2
+    assert "HTTP 400" in caplog.text
+    assert "bad batch" in caplog.text
+    assert APP_ID not in caplog.text
