@@ -281,7 +281,8 @@ class Sender:
                         "moesif: the Collector API rejected %s with HTTP %d (%s); dropped",
                         what,
                         status,
-                        response.body[:200].decode("utf-8", "replace"),
+                        # The answer may quote the request back: never log the application id in full.
+                        response.body[:4096].decode("utf-8", "replace").replace(settings.application_id, self._masked_id)[:200],
                     )
                     self._drop("dropped_rejected", count, what, f"HTTP {status}")
                     return
