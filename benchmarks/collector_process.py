@@ -32,9 +32,9 @@ class CollectorProcess:
     def __init__(self, log_path: str | None = None) -> None:
         cmd = [sys.executable, "-m", "moesif_core.collector", "serve", "--port", "0", "--db", ":memory:", "--lenient"]
         # Its output goes to a file (never a pipe nobody reads: a full or closed pipe would stop it).
-        self._log: IO[str] = tempfile.NamedTemporaryFile(
+        self._log: IO[str] = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop)
             "w+", prefix="moesif-bench-collector-", suffix=".log", delete=log_path is None
-        )  # noqa: SIM115
+        )
         if log_path is not None:
             self._log.close()
             self._log = open(log_path, "w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
