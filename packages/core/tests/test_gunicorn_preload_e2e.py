@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import socket
-import subprocess
 import sys
 import textwrap
 import time
@@ -14,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from moesif_core.testing import free_port, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -39,24 +37,6 @@ APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_serving(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "gunicorn exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("gunicorn did not start")
-
-
 def get(port: int, path: str) -> tuple[int, str, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -70,36 +50,23 @@ def get(port: int, path: str) -> tuple[int, str, str]:
 def test_preload_with_two_workers_delivers_every_event_exactly_once(moesif_collector: Any, tmp_path: Path) -> None:
     (tmp_path / "preloaded_app.py").write_text(APP)
     port = free_port()
-    env = {**os.environ, "COLLECTOR": moesif_collector.base_uri, "PYTHONPATH": str(tmp_path)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--preload",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "10",
-            "preloaded_app:app",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_serving(port, proc)
+    env = {"COLLECTOR": moesif_collector.base_uri, "PYTHONPATH": str(tmp_path)}
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--preload",
+        "-w",
+        "2",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "10",
+        "preloaded_app:app",
+    ]
+    with serve(command, port=port, env=env, cwd=tmp_path, ready_timeout=30, stop_timeout=30) as server:
         answers = [get(port, f"/hello/{i}") for i in range(300)]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        server.stop(timeout=30)  # SIGTERM: the workers flush what they hold; one that cannot stop fails the test
     assert all(status == 200 for status, _, _ in answers)
     worker_pids = {pid for _, pid, _ in answers}
     assert len(worker_pids) >= 1

@@ -8,12 +8,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+
+from moesif_core.testing import free_port, serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -101,18 +98,10 @@ def _configured_example(example: ModuleType, collector: Any) -> Any:
     return example.create_app()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ,
         "MOESIF_APPLICATION_ID": "test-app",
         "MOESIF_BASE_URI": moesif_collector.base_uri,
         "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
@@ -129,27 +118,8 @@ def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
         str(EXAMPLES),
         "app:create_app()",
     ]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    output = server.communicate(timeout=10)[0].decode(errors="replace")
-                    pytest.fail(f"gunicorn did not start:\n{output}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+    with serve(command, port=port, env=env, ready_timeout=20) as server:
+        yield server.url
 
 
 @pytest.mark.e2e

@@ -8,11 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ import requests
 import webtest
 from pyramid.paster import get_app
 
+from moesif_core.testing import free_port, serve
 from pyramid_moesif import get_moesif
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -83,45 +80,18 @@ def test_example_ini_app_in_process_sends_the_expected_events(moesif_collector: 
     monkeypatch.delitem(sys.modules, "app", raising=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ,
         "MOESIF_APPLICATION_ID": "test-app",
         "MOESIF_BASE_URI": moesif_collector.base_uri,
         "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
     }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "gunicorn", "--paste", "development.ini", "-b", f"127.0.0.1:{port}", "-w", "1"]
-    server = subprocess.Popen(command, env=env, cwd=EXAMPLES, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    output = server.communicate(timeout=10)[0].decode(errors="replace")
-                    pytest.fail(f"gunicorn did not start:\n{output}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+    with serve(command, port=port, env=env, cwd=EXAMPLES, ready_timeout=20) as server:
+        yield server.url
 
 
 @pytest.mark.e2e
