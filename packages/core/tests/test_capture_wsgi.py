@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,7 +68,8 @@ def test_transaction_id_is_returned_to_the_client_and_recorded(flask_app: flask.
     given = client.get("/items/1", headers={"X-Moesif-Transaction-Id": "abc-123"})
     given.close()
     assert fresh.headers["X-Moesif-Transaction-Id"] == recording_agent.records[0].transaction_id
-    assert len(recording_agent.records[0].transaction_id) == 36
+    parsed = uuid.UUID(recording_agent.records[0].transaction_id)
+    assert parsed.version == 4 and str(parsed) == recording_agent.records[0].transaction_id
     assert given.headers["X-Moesif-Transaction-Id"] == "abc-123" == recording_agent.records[1].transaction_id
 
 

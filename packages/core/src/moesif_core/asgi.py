@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from .entities import EntityApi
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
-from .record import RawExchange
+from .record import RawExchange, new_transaction_id
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -521,7 +520,7 @@ class MoesifMiddleware(EntityApi):
         client = scope.get("client")
         record.client_addr = client[0] if client else None
         if not settings.disabled_transaction_id:
-            record.transaction_id = txn if txn and len(txn) <= 128 else str(uuid.uuid4())
+            record.transaction_id = txn if txn and len(txn) <= 128 else new_transaction_id()
         exchange = _Exchange(self, scope, record)
         scope[ANNOTATIONS_KEY] = exchange.annotations
         return exchange, has_body

@@ -9,6 +9,7 @@ sender thread.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Final, Literal
 
 __all__ = ["UNSET", "HeaderStyle", "RawExchange"]
@@ -22,6 +23,15 @@ HeaderStyle = Literal["wsgi", "asgi", "pairs"]
 # Fixed cost charged per record against the queue's byte budget: the Python objects of a record
 # and its header lists weigh far more than their text.
 RECORD_OVERHEAD_BYTES: Final = 1024
+
+
+_VARIANT: Final = "89ab89ab89ab89ab"
+
+
+def new_transaction_id() -> str:
+    """A random (version 4) UUID in its usual text form, about three times cheaper than ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}"
 
 
 class _Unset:

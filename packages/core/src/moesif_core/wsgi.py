@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from .entities import EntityApi
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_once
-from .record import RawExchange
+from .record import RawExchange, new_transaction_id
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -205,6 +204,9 @@ class _Exchange:
     def _identify(self, headers: list[tuple[str, str]]) -> None:
         mw = self.middleware
         settings = mw.settings
+        if not mw.has_callbacks:
+            self._apply_annotations()
+            return
         ann = self.annotations
         environ = self.environ
         record = self.record
@@ -355,6 +357,11 @@ class MoesifMiddleware(EntityApi):
         # integrations pass the framework's app object.
         self.callback_app = callback_app if callback_app is not None else app
         self._gate = GovernanceGate(self.agent)
+        settings_ = self.settings
+        self.has_callbacks = any(
+            cb is not None
+            for cb in (settings_.identify_user, settings_.identify_company, settings_.get_session_token, settings_.get_metadata)
+        )
         self._started = False
         if self.settings.capture_outgoing_requests:
             from .outgoing import start_capture
@@ -434,7 +441,7 @@ class MoesifMiddleware(EntityApi):
         record.client_addr = environ.get("REMOTE_ADDR")
         if not settings.disabled_transaction_id:
             incoming = environ.get(_TXN_ENVIRON_KEY)
-            record.transaction_id = incoming if incoming and len(incoming) <= 128 else str(uuid.uuid4())
+            record.transaction_id = incoming if incoming and len(incoming) <= 128 else new_transaction_id()
         exchange = _Exchange(self, environ, record)
         environ[ANNOTATIONS_KEY] = exchange.annotations
         if settings.log_body:
