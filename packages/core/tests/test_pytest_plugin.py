@@ -134,6 +134,33 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["@pytest.mark.moesif_collector(*"])
 
 
+def test_recorder_fixture_records_calls_of_a_middleware(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+import sys
+
+from moesif_core.wsgi import MoesifMiddleware
+
+def test_plugin_loaded_without_the_testing_module():
+    assert "moesif_core.pytest_plugin" in sys.modules
+    assert "moesif_core.testing" not in sys.modules
+
+def test_records(moesif_recorder):
+    def hello(environ, start_response):
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    app = MoesifMiddleware(hello, moesif_recorder.settings, agent=moesif_recorder)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/hi", "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    response = app(environ, lambda status, headers, exc_info=None: None)
+    assert b"".join(response) == b"hi"
+    response.close()
+    [record] = moesif_recorder.records
+    assert (record.method, record.path, record.status) == ("GET", "/hi", 200)
+''')
+    # In a subprocess: this session has imported moesif_core.testing already.
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
 def test_fixture_is_available_here_too(moesif_collector: LocalCollector) -> None:
     req = urllib.request.Request(moesif_collector.base_uri + "/v1/users", data=json.dumps({"user_id": "u9"}).encode(),
                                  method="POST", headers={"X-Moesif-Application-Id": "test-app"})

@@ -14,6 +14,9 @@ Example::
 
     @pytest.mark.moesif_collector(config={"sample_rate": 0}, rules=[...], application_id=None)
     def test_with_sampling_off(moesif_collector): ...
+
+A ``moesif_recorder`` fixture gives a fresh :class:`~moesif_core.testing.RecordingAgent` for unit
+tests of capture that need no collector (pass it as the middleware's ``agent=``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pytest
 
 if TYPE_CHECKING:
     from moesif_core.collector import LocalCollector
+    from moesif_core.testing import RecordingAgent
 
 _MARKER = "moesif_collector"
 _CONSTRUCTOR_KEYS = {"application_id", "db_path", "config_file", "max_body_bytes", "strict_events"}
@@ -71,3 +75,11 @@ def moesif_collector(request: pytest.FixtureRequest) -> Iterator[LocalCollector]
         yield collector
     finally:
         collector.close()
+
+
+@pytest.fixture
+def moesif_recorder() -> RecordingAgent:
+    """A fresh :class:`~moesif_core.testing.RecordingAgent`: keeps what the capture layer records, sends nothing."""
+    from moesif_core.testing import RecordingAgent
+
+    return RecordingAgent()
