@@ -21,7 +21,7 @@ import requests
 import webtest
 
 from bottle_moesif import MoesifPlugin
-from moesif_core.testing import free_port, serve
+from moesif_core.testing import free_port, moesif_environ, serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -88,12 +88,8 @@ def test_example_app_in_process_sends_the_expected_events(moesif_collector: Any,
 @pytest.fixture
 def waitress_example(moesif_collector: Any) -> Iterator[str]:
     port = free_port()
-    env = {
-        "MOESIF_APPLICATION_ID": "test-app",
-        "MOESIF_BASE_URI": moesif_collector.base_uri,
-        "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
-    }
+    env = moesif_environ(moesif_collector.settings())
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "--call", "app:create_app"]
     with serve(command, port=port, env=env, cwd=EXAMPLES, ready_timeout=20) as server:
         yield server.url

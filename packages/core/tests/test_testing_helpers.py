@@ -15,7 +15,8 @@ import pytest
 
 from moesif_core.asgi import MoesifMiddleware as AsgiMiddleware
 from moesif_core.remote_config import RemoteConfig
-from moesif_core.testing import RecordingAgent, ServerError, free_port, serve
+from moesif_core.settings import Settings
+from moesif_core.testing import RecordingAgent, ServerError, free_port, moesif_environ, serve
 from moesif_core.wsgi import MoesifMiddleware as WsgiMiddleware
 
 
@@ -136,6 +137,23 @@ def test_free_port_can_be_bound_on_loopback() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_moesif_environ_carries_settings_that_resolve_back_to_the_same() -> None:
+    settings = {
+        "APPLICATION_ID": "test-app",
+        "EVENT_BATCH_TIMEOUT": 0.05,
+        "LOG_BODY": False,
+        "REQUEST_HEADER_MASKS": ["X-Key", "X-Other"],
+    }
+    environ = moesif_environ(settings)
+    assert environ["MOESIF_LOG_BODY"] == "false"
+    assert environ["MOESIF_REQUEST_HEADER_MASKS"] == "X-Key,X-Other"
+    assert Settings.resolve(environ={**environ, "MOESIF_BASE_URI": "http://127.0.0.1:9"}) == Settings.resolve(
+        {**settings, "BASE_URI": "http://127.0.0.1:9"}, environ={}
+    )
+    with pytest.raises(TypeError, match="IDENTIFY_USER is a callable"):
+        moesif_environ({"IDENTIFY_USER": lambda *a: None})
 
 
 def http_server_argv(port: int) -> list[str]:

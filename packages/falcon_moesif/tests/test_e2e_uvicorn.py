@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from moesif_core.testing import free_port, serve
+from moesif_core.testing import free_port, moesif_environ, serve
 
 EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 TOKEN = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2ln"  # {"sub": "user-123"}
@@ -19,11 +19,8 @@ TOKEN = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2ln"  # {"sub": "
 @pytest.mark.e2e
 def test_falcon_asgi_under_uvicorn_delivers_events_and_flushes_on_shutdown(moesif_collector: Any) -> None:
     port = free_port()
-    env = {
-        "MOESIF_APPLICATION_ID": "test-app",
-        "MOESIF_BASE_URI": moesif_collector.base_uri,
-        "MOESIF_EVENT_BATCH_TIMEOUT": "600",  # nothing leaves before shutdown: delivery proves the flush
-    }
+    # Nothing leaves before shutdown: delivery proves the flush.
+    env = moesif_environ(moesif_collector.settings(EVENT_BATCH_TIMEOUT=600))
     command = [
         sys.executable,
         "-m",

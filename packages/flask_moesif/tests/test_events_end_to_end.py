@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from moesif_core.testing import free_port, serve
+from moesif_core.testing import free_port, moesif_environ, serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -101,11 +101,7 @@ def _configured_example(example: ModuleType, collector: Any) -> Any:
 @pytest.fixture
 def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
     port = free_port()
-    env = {
-        "MOESIF_APPLICATION_ID": "test-app",
-        "MOESIF_BASE_URI": moesif_collector.base_uri,
-        "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
-    }
+    env = moesif_environ(moesif_collector.settings())
     command = [
         sys.executable,
         "-m",

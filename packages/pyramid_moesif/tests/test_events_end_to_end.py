@@ -19,7 +19,7 @@ import requests
 import webtest
 from pyramid.paster import get_app
 
-from moesif_core.testing import free_port, serve
+from moesif_core.testing import free_port, moesif_environ, serve
 from pyramid_moesif import get_moesif
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -83,12 +83,8 @@ def test_example_ini_app_in_process_sends_the_expected_events(moesif_collector: 
 @pytest.fixture
 def gunicorn_example(moesif_collector: Any) -> Iterator[str]:
     port = free_port()
-    env = {
-        "MOESIF_APPLICATION_ID": "test-app",
-        "MOESIF_BASE_URI": moesif_collector.base_uri,
-        "MOESIF_EVENT_BATCH_TIMEOUT": "0.05",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
-    }
+    env = moesif_environ(moesif_collector.settings())
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "gunicorn", "--paste", "development.ini", "-b", f"127.0.0.1:{port}", "-w", "1"]
     with serve(command, port=port, env=env, cwd=EXAMPLES, ready_timeout=20) as server:
         yield server.url

@@ -7,7 +7,8 @@ request path leaves them (no masking, no JSON, no event); to see events as Moesi
 run the real agent against the ``moesif_collector`` fixture of the pytest plugin instead.
 
 :func:`serve` runs a server (gunicorn, uvicorn, waitress...) in a subprocess on 127.0.0.1 for an
-end-to-end test, and makes sure it is gone afterwards.
+end-to-end test, and makes sure it is gone afterwards; :func:`moesif_environ` turns settings (such
+as ``moesif_collector.settings()``) into the ``MOESIF_*`` variables that configure the app it serves.
 
 Example::
 
@@ -40,7 +41,7 @@ from .record import RawExchange
 from .remote_config import RemoteConfig
 from .settings import Settings
 
-__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "serve"]
+__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "moesif_environ", "serve"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -152,6 +153,26 @@ def free_port() -> int:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def moesif_environ(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The ``MOESIF_*`` environment variables that give a server subprocess these settings.
+
+    Booleans become ``true``/``false`` and lists comma-separated; callables cannot cross a process
+    boundary (the environment never supplies them), so they raise ``TypeError``.
+    """
+    environ: dict[str, str] = {}
+    for key, value in settings.items():
+        if callable(value):
+            raise TypeError(f"{key} is a callable: the environment cannot carry it, set it in the app instead")
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            text = ",".join(str(part) for part in value)
+        else:
+            text = str(value)
+        environ[f"MOESIF_{key.upper()}"] = text
+    return environ
 
 
 class ServerError(AssertionError):
