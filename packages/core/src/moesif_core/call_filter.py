@@ -48,8 +48,8 @@ def keep_call(agent: Agent, record: RawExchange, annotations: RequestAnnotations
         verb=record.method,
         ip=ip,
         status=record.status,
-        user_id=None if user_id is None else str(user_id),
-        company_id=None if company_id is None else str(company_id),
+        user_id=_as_text(user_id),
+        company_id=_as_text(company_id),
     )
     if rate >= 100:
         record.weight = 1
@@ -61,3 +61,13 @@ def keep_call(agent: Agent, record: RawExchange, annotations: RequestAnnotations
         return False
     record.weight = max(1, int(100 // rate))
     return True
+
+
+def _as_text(value: object) -> str | None:
+    """A callback's id as the sampler compares it; an object whose ``str()`` raises counts as no id."""
+    if value is None or type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return None
