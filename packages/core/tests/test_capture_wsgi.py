@@ -347,3 +347,16 @@ def test_annotations_survive_an_app_that_raises_before_responding(recording_agen
         make(app, recording_agent)({"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/3", "wsgi.input": io.BytesIO()}, lambda *a: None)
     [record] = recording_agent.records
     assert (record.status, record.route, record.user_id) == (500, "/orders/{id}", "u-9")
+
+
+def test_an_id_whose_str_raises_never_costs_the_response_its_transaction_header(flask_app: flask.Flask, recording_agent: Any) -> None:
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no text for you")
+
+    recording_agent.sampling_needs_identity = True  # as when the served config has per-user rates
+    flask_app.wsgi_app = make(flask_app.wsgi_app, recording_agent, IDENTIFY_USER=lambda app, environ, headers: Hostile())  # type: ignore[method-assign]
+    response = flask_app.test_client().get("/items/1")
+    assert response.json == {"id": 1, "name": "widget"}
+    assert response.headers["X-Moesif-Transaction-Id"]
+    assert len(recording_agent.records) == 1
