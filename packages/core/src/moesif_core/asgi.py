@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Mu
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
 from .call_filter import keep_call
 from .callbacks import acall_safely
-from .entities import EntityApi
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
@@ -297,7 +297,7 @@ class _Exchange:
             warn_once("asgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
 
 
-class MoesifMiddleware(EntityApi):
+class MoesifMiddleware(AgentApi):
     """ASGI middleware that captures every HTTP call of ``app`` and sends it to Moesif in the background.
 
     Works with ``app.add_middleware(MoesifMiddleware, settings={...})`` in Starlette and FastAPI,
@@ -533,24 +533,3 @@ class MoesifMiddleware(EntityApi):
 
         await self.app(scope, receive, flushing_send)
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """Deliver every event captured so far without blocking the event loop."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, self.agent.flush, timeout)
-        except Exception as exc:
-            warn_once("asgi-flush", "moesif: flush failed (%s: %s)", type(exc).__name__, exc)
-            return False
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Deliver every event captured so far, waiting at most ``timeout`` seconds (blocks the caller)."""
-        return self.agent.flush(timeout)
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush, then stop the background sender."""
-        return self.agent.close(timeout)
-
-    def stats(self) -> dict[str, int]:
-        """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
-        return self.agent.stats()

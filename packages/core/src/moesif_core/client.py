@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .entities import EntityApi
+from .agent_api import AgentApi
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["MoesifClient"]
 
 
-class MoesifClient(EntityApi):
+class MoesifClient(AgentApi):
     """Users, companies, subscriptions and outgoing capture for one application id; see the module docstring.
 
     ``settings`` takes the same keys as the middlewares (a dict or ``Settings``; ``MOESIF_*``
@@ -63,18 +63,12 @@ class MoesifClient(EntityApi):
         if capture is not None:
             capture.stop()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Deliver everything queued so far, waiting at most ``timeout`` seconds (default ``SHUTDOWN_TIMEOUT``)."""
-        return self.agent.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop outgoing capture, deliver what is queued (up to ``timeout``), stop; idempotent."""
         self.stop_outgoing_capture()
         return self.agent.close(timeout)
 
-    def stats(self) -> dict[str, int]:
-        """Counters: queued, sent, entities_sent, retried, dropped by reason."""
-        return self.agent.stats()
 
     def __enter__(self) -> MoesifClient:
         return self

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
 from .call_filter import keep_call
 from .callbacks import call_safely
-from .entities import EntityApi
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_once
@@ -328,7 +328,7 @@ class _ResponseTee:
             self._exchange.finish()
 
 
-class MoesifMiddleware(EntityApi):
+class MoesifMiddleware(AgentApi):
     """WSGI middleware that captures every call of ``app`` and sends it to Moesif in the background.
 
     ``settings`` takes every key moesifwsgi takes (see the configuration reference); missing or
@@ -512,16 +512,3 @@ class MoesifMiddleware(EntityApi):
     def decide(self, record: RawExchange, annotations: RequestAnnotations) -> bool:
         return keep_call(self.agent, record, annotations)
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Deliver every event captured so far, waiting at most ``timeout`` seconds."""
-        return self.agent.flush(timeout)
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush, then stop the background sender; later calls are no longer captured."""
-        return self.agent.close(timeout)
-
-    def stats(self) -> dict[str, int]:
-        """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
-        return self.agent.stats()

@@ -13,14 +13,13 @@ List it first, so that its ``process_response`` runs last and sees the final res
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from moesif_core import asgi as core_asgi
 from moesif_core import wsgi as core_wsgi
+from moesif_core.agent_api import AgentApi
 from moesif_core.annotations import annotations_of
-from moesif_core.entities import EntityApi
 from moesif_core.log import warn_once
 from moesif_core.settings import Settings
 
@@ -39,7 +38,7 @@ def _falcon_request(scope: Any) -> Any:
     return call.req if isinstance(call, asgi_bridge.AsgiCall) else core_asgi.AsgiRequest(scope)
 
 
-class MoesifMiddleware(EntityApi):
+class MoesifMiddleware(AgentApi):
     """Captures every call of a Falcon WSGI or ASGI app and sends it to Moesif in the background.
 
     ``settings`` takes every key moesifwsgi/moesifasgi take (missing or wrong keys raise
@@ -121,24 +120,3 @@ class MoesifMiddleware(EntityApi):
         """ASGI lifespan shutdown: deliver what is queued before the server reports shutdown complete."""
         await self.aflush()
 
-    # -- lifecycle --------------------------------------------------------------------------------
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """Deliver every event captured so far without blocking the event loop."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, self.agent.flush, timeout)
-        except Exception as exc:
-            warn_once("falcon-flush", "moesif: flush failed (%s: %s)", type(exc).__name__, exc)
-            return False
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Deliver every event captured so far, waiting at most ``timeout`` seconds (WSGI apps: e.g. at exit)."""
-        return self.agent.flush(timeout)
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush, then stop the background sender."""
-        return self.agent.close(timeout)
-
-    def stats(self) -> dict[str, int]:
-        """Counters: queued, sent, retried, dropped by reason, sampled out, skipped."""
-        return self.agent.stats()
