@@ -141,7 +141,10 @@ async def test_asgi_event_arrives_with_user_and_truncation_marked(moesif_collect
 
 def test_sampling_by_client_ip_uses_the_address_the_event_reports(moesif_collector: Any) -> None:
     moesif_collector.set_config(
-        {"sample_rate": 100, "regex_config": [{"conditions": [{"path": "request.ip_address", "value": "^203\\."}], "sample_rate": 0}]}
+        {
+            "sample_rate": 100,
+            "regex_config": [{"conditions": [{"path": "request.ip_address", "value": "^203\\."}], "sample_rate": 0}],
+        }
     )
     app, middleware = flask_app(moesif_collector.settings())
     client = app.test_client()

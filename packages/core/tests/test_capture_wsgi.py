@@ -344,12 +344,16 @@ def test_annotations_survive_an_app_that_raises_before_responding(recording_agen
         raise RuntimeError("after routing")
 
     with pytest.raises(RuntimeError):
-        make(app, recording_agent)({"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/3", "wsgi.input": io.BytesIO()}, lambda *a: None)
+        make(app, recording_agent)(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/3", "wsgi.input": io.BytesIO()}, lambda *a: None
+        )
     [record] = recording_agent.records
     assert (record.status, record.route, record.user_id) == (500, "/orders/{id}", "u-9")
 
 
-def test_an_id_whose_str_raises_never_costs_the_response_its_transaction_header(flask_app: flask.Flask, recording_agent: Any) -> None:
+def test_an_id_whose_str_raises_never_costs_the_response_its_transaction_header(
+    flask_app: flask.Flask, recording_agent: Any
+) -> None:
     class Hostile:
         def __str__(self) -> str:
             raise RuntimeError("no text for you")

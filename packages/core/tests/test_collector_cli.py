@@ -18,19 +18,27 @@ from moesif_core.collector.cli import main
 
 
 def make_event(path: str, status: int, user: str | None, latency_ms: int = 100, n: int = 0) -> dict[str, Any]:
-    return {"request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}?n={n}", "verb": "GET"},
-            "response": {"time": f"2026-11-21T18:16:46.{latency_ms:03d}", "status": status}, "user_id": user,
-            "direction": "Incoming", "transaction_id": f"tx-{n}"}
+    return {
+        "request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}?n={n}", "verb": "GET"},
+        "response": {"time": f"2026-11-21T18:16:46.{latency_ms:03d}", "status": status},
+        "user_id": user,
+        "direction": "Incoming",
+        "transaction_id": f"tx-{n}",
+    }
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "c.sqlite3"
     store = EventStore(str(path))
-    store.add_events([
-        make_event("/a", 200, "ann", 10, 1), make_event("/a", 500, "ann", 30, 2), make_event("/b", 404, "bob", 20, 3),
-        make_event("/a", 200, None, 20, 4),
-    ])
+    store.add_events(
+        [
+            make_event("/a", 200, "ann", 10, 1),
+            make_event("/a", 500, "ann", 30, 2),
+            make_event("/b", 404, "bob", 20, 3),
+            make_event("/a", 200, None, 20, 4),
+        ]
+    )
     store.add_entities("users", [{"user_id": "ann"}])
     store.close()
     return path
@@ -90,8 +98,9 @@ def test_tail_without_follow_prints_the_last_lines(db: Path, capsys: pytest.Capt
         (["serve", "--db", ":memory:", "--config", "{missing}"], "cannot read config file"),
     ],
 )
-def test_usage_problems_exit_2_with_a_clear_message(tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str],
-                                                     argv: list[str], fragment: str) -> None:
+def test_usage_problems_exit_2_with_a_clear_message(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
     notdb = tmp_path / "other.sqlite3"
     import sqlite3
 
@@ -111,8 +120,13 @@ def test_unknown_command_is_an_argparse_error(capsys: pytest.CaptureFixture[str]
 
 
 def _start_server(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "moesif_core.collector", "serve", "--port", "0", *extra],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moesif_core.collector", "serve", "--port", "0", *extra],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("moesif local collector listening on http://127.0.0.1:"), first + proc.stderr.read()  # type: ignore[union-attr]
@@ -120,8 +134,12 @@ def _start_server(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], s
 
 
 def _post(base: str, path: str, payload: Any, app_id: str = "dev-app") -> int:
-    req = urllib.request.Request(base + path, data=json.dumps(payload).encode(), method="POST",
-                                 headers={"X-Moesif-Application-Id": app_id, "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"X-Moesif-Application-Id": app_id, "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
@@ -140,8 +158,13 @@ def test_serve_stores_into_the_default_database_and_tail_follows_it(tmp_path: Pa
         req = urllib.request.Request(base + "/v1/config", headers={"X-Moesif-Application-Id": "dev-app"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read()) == {"sample_rate": 40}
-        tail = subprocess.Popen([sys.executable, "-m", "moesif_core.collector", "tail", "--interval", "0.05"],
-                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        tail = subprocess.Popen(
+            [sys.executable, "-m", "moesif_core.collector", "tail", "--interval", "0.05"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert tail.stdout is not None
         assert tail.stdout.readline().split() == ["2026-11-21T18:16:46.000", "GET", "/first", "200", "5.0ms", "ann"]
         assert _post(base, "/v1/events/batch", [make_event("/second", 503, None, 7, 2)]) == 201
@@ -155,8 +178,14 @@ def test_serve_stores_into_the_default_database_and_tail_follows_it(tmp_path: Pa
     assert server.returncode == 0, err
     assert "stopped" in out
     assert os.path.exists(tmp_path / "moesif-collector.sqlite3")
-    done = subprocess.run([sys.executable, "-m", "moesif_core.collector", "export"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "moesif_core.collector", "export"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert [json.loads(x)["transaction_id"] for x in done.stdout.splitlines()] == ["tx-1", "tx-2"]
 
 
@@ -164,8 +193,13 @@ def test_serve_reports_a_busy_port_clearly(tmp_path: Path) -> None:
     server, base = _start_server(tmp_path, "--db", ":memory:")
     try:
         port = base.rsplit(":", 1)[1]
-        done = subprocess.run([sys.executable, "-m", "moesif_core.collector", "serve", "--port", port, "--db", ":memory:"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "moesif_core.collector", "serve", "--port", port, "--db", ":memory:"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert done.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     finally:

@@ -14,17 +14,29 @@ from moesif_core.collector import LocalCollector
 
 
 def make_event(path: str, status: int, user: str | None, latency_ms: int = 10, n: int = 0) -> dict[str, Any]:
-    return {"request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}?n={n}", "verb": "POST",
-                        "headers": {"authorization": "Bearer x"}, "body": {"q": n}, "transfer_encoding": "json"},
-            "response": {"time": f"2026-11-21T18:16:46.{latency_ms:03d}", "status": status, "headers": {}, "body": None},
-            "user_id": user, "company_id": "acme", "direction": "Incoming", "transaction_id": f"tx-{n}"}
+    return {
+        "request": {
+            "time": "2026-11-21T18:16:46.000",
+            "uri": f"http://app.local{path}?n={n}",
+            "verb": "POST",
+            "headers": {"authorization": "Bearer x"},
+            "body": {"q": n},
+            "transfer_encoding": "json",
+        },
+        "response": {"time": f"2026-11-21T18:16:46.{latency_ms:03d}", "status": status, "headers": {}, "body": None},
+        "user_id": user,
+        "company_id": "acme",
+        "direction": "Incoming",
+        "transaction_id": f"tx-{n}",
+    }
 
 
 @pytest.fixture
 def collector() -> Iterator[LocalCollector]:
     c = LocalCollector(application_id="test-app").start()
-    c.store.add_events([make_event("/a", 200, "ann", 10, 1), make_event("/a", 500, "ann", 30, 2),
-                        make_event("/b", 404, "bob", 20, 3)])
+    c.store.add_events(
+        [make_event("/a", 200, "ann", 10, 1), make_event("/a", 500, "ann", 30, 2), make_event("/b", 404, "bob", 20, 3)]
+    )
     yield c
     c.close()
 
@@ -43,9 +55,13 @@ def fetch(c: LocalCollector, path: str, method: str = "GET") -> tuple[int, str, 
 def test_events_api_lists_rows_oldest_first_with_the_last_id(collector: LocalCollector) -> None:
     status, ctype, body = fetch(collector, "/api/events")
     assert (status, ctype) == (200, "application/json")
-    assert [(r["id"], r["method"], r["route"], r["status"], r["latency_ms"], r["user_id"], r["company_id"])
-            for r in body["events"]] == [(1, "POST", "/a", 200, 10.0, "ann", "acme"), (2, "POST", "/a", 500, 30.0, "ann", "acme"),
-                                         (3, "POST", "/b", 404, 20.0, "bob", "acme")]
+    assert [
+        (r["id"], r["method"], r["route"], r["status"], r["latency_ms"], r["user_id"], r["company_id"]) for r in body["events"]
+    ] == [
+        (1, "POST", "/a", 200, 10.0, "ann", "acme"),
+        (2, "POST", "/a", 500, 30.0, "ann", "acme"),
+        (3, "POST", "/b", 404, 20.0, "bob", "acme"),
+    ]
     assert body["last_id"] == 3
 
 
@@ -74,8 +90,13 @@ def test_events_api_limit_returns_the_latest_then_pages_forward(collector: Local
 
 @pytest.mark.parametrize(
     ("query", "fragment"),
-    [("after=x", "after must be an integer"), ("after=-1", "after must be >= 0"), ("limit=0", "limit must be between 1 and 1000"),
-     ("limit=5000", "limit must be between"), ("status=teapot", "status must be a status such as 404")],
+    [
+        ("after=x", "after must be an integer"),
+        ("after=-1", "after must be >= 0"),
+        ("limit=0", "limit must be between 1 and 1000"),
+        ("limit=5000", "limit must be between"),
+        ("status=teapot", "status must be a status such as 404"),
+    ],
 )
 def test_events_api_refuses_bad_parameters(collector: LocalCollector, query: str, fragment: str) -> None:
     status, _, body = fetch(collector, "/api/events?" + query)
@@ -106,8 +127,15 @@ def test_summary_api(collector: LocalCollector) -> None:
 
 def test_summary_of_an_empty_collector() -> None:
     with LocalCollector() as c:
-        assert fetch(c, "/api/summary")[2] == {"total": 0, "errors": 0, "error_rate": 0.0, "p50_ms": None, "p95_ms": None,
-                                                "routes": [], "top_users": []}
+        assert fetch(c, "/api/summary")[2] == {
+            "total": 0,
+            "errors": 0,
+            "error_rate": 0.0,
+            "p50_ms": None,
+            "p95_ms": None,
+            "routes": [],
+            "top_users": [],
+        }
     c.close()
 
 

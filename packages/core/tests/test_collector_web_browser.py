@@ -14,21 +14,39 @@ CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent; install it with `apt-get install -y chromium`"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent; install it with `apt-get install -y chromium`"
+    ),
 ]
 
 
 def make_event(path: str, status: int, user: str, n: int) -> dict[str, Any]:
-    return {"request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}", "verb": "GET"},
-            "response": {"time": "2026-11-21T18:16:46.025", "status": status}, "user_id": user, "direction": "Incoming",
-            "transaction_id": f"tx-{n}"}
+    return {
+        "request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}", "verb": "GET"},
+        "response": {"time": "2026-11-21T18:16:46.025", "status": status},
+        "user_id": user,
+        "direction": "Incoming",
+        "transaction_id": f"tx-{n}",
+    }
 
 
 def rendered_dom(url: str) -> str:
     done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-         "--virtual-time-budget=4000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

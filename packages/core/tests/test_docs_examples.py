@@ -43,5 +43,7 @@ def test_doc_example_runs(code: str, moesif_collector: Any, tmp_path: Path) -> N
         "MOESIF_BASE_URI": moesif_collector.base_uri,
         "PYTHONPATH": str(tmp_path),
     }
-    result = subprocess.run([sys.executable, str(script)], check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script)], check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, f"example failed:\n{code}\n--- stderr ---\n{result.stderr[-3000:]}"

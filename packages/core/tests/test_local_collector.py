@@ -18,21 +18,58 @@ from moesif_core.collector import ConfigFileError, LocalCollector
 APP_ID = "test-app"
 
 
-def make_event(path: str = "/items", status: int = 200, user_id: str | None = "u1", *, latency_ms: int = 120,
-               verb: str = "GET", direction: str = "Incoming", n: int = 0, **extra: Any) -> dict[str, Any]:
+def make_event(
+    path: str = "/items",
+    status: int = 200,
+    user_id: str | None = "u1",
+    *,
+    latency_ms: int = 120,
+    verb: str = "GET",
+    direction: str = "Incoming",
+    n: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
-        "request": {"time": "2026-11-21T18:16:46.000", "uri": f"http://app.local{path}?n={n}", "verb": verb,
-                    "ip_address": "127.0.0.1", "headers": {"accept": "application/json"}, "body": None,
-                    "transfer_encoding": None, "api_version": None},
-        "response": {"time": f"2026-11-21T18:16:46.{latency_ms:03d}", "status": status,
-                     "headers": {"content-type": "application/json"}, "body": {"n": n}, "transfer_encoding": "json"},
-        "user_id": user_id, "company_id": None, "session_token": None, "metadata": None, "tags": None,
-        "direction": direction, "weight": 1, "blocked_by": None, "transaction_id": f"tx-{n}", **extra,
+        "request": {
+            "time": "2026-11-21T18:16:46.000",
+            "uri": f"http://app.local{path}?n={n}",
+            "verb": verb,
+            "ip_address": "127.0.0.1",
+            "headers": {"accept": "application/json"},
+            "body": None,
+            "transfer_encoding": None,
+            "api_version": None,
+        },
+        "response": {
+            "time": f"2026-11-21T18:16:46.{latency_ms:03d}",
+            "status": status,
+            "headers": {"content-type": "application/json"},
+            "body": {"n": n},
+            "transfer_encoding": "json",
+        },
+        "user_id": user_id,
+        "company_id": None,
+        "session_token": None,
+        "metadata": None,
+        "tags": None,
+        "direction": direction,
+        "weight": 1,
+        "blocked_by": None,
+        "transaction_id": f"tx-{n}",
+        **extra,
     }
 
 
-def post(base_uri: str, path: str, body: bytes | Any, *, app_id: str | None = APP_ID, gzipped: bool = False,
-         headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+def post(
+    base_uri: str,
+    path: str,
+    body: bytes | Any,
+    *,
+    app_id: str | None = APP_ID,
+    gzipped: bool = False,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+) -> tuple[int, dict[str, str], bytes]:
     """One request on a fresh connection; returns (status, lower-cased headers, body)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": "application/json; charset=utf-8"}
@@ -118,8 +155,13 @@ def test_users_companies_and_subscriptions_are_stored(collector: LocalCollector,
 def test_chunked_request_body_is_read(collector: LocalCollector) -> None:
     body = json.dumps([make_event(n=7)]).encode()
     conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=5)
-    conn.request("POST", "/v1/events/batch", body=iter([body[:10], body[10:]]),
-                 headers={"X-Moesif-Application-Id": APP_ID, "Transfer-Encoding": "chunked"}, encode_chunked=True)
+    conn.request(
+        "POST",
+        "/v1/events/batch",
+        body=iter([body[:10], body[10:]]),
+        headers={"X-Moesif-Application-Id": APP_ID, "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
     assert conn.getresponse().status == 201
     conn.close()
     assert collector.events()[0]["transaction_id"] == "tx-7"
@@ -176,8 +218,9 @@ def test_every_request_is_recorded(collector: LocalCollector) -> None:
         ("/v1/events/batch", b"[]", {"Content-Length": "abc"}, 400, "Content-Length"),
     ],
 )
-def test_bad_input_gets_a_clear_4xx_and_stores_nothing(collector: LocalCollector, path: str, body: bytes,
-                                                        extra_headers: dict[str, str], status: int, fragment: str) -> None:
+def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
+    collector: LocalCollector, path: str, body: bytes, extra_headers: dict[str, str], status: int, fragment: str
+) -> None:
     got_status, headers, answer = post(collector.base_uri, path, body, headers=extra_headers)
     assert got_status == status
     assert headers["content-type"] == "application/json"
@@ -192,7 +235,10 @@ def test_event_with_a_wrong_type_names_the_field(collector: LocalCollector) -> N
     event["request"]["verb"] = 5
     status, _, body = post(collector.base_uri, "/v1/events/batch", [make_event(), event])
     assert status == 400
-    assert json.loads(body) == {"error": "bad_event", "message": "events[1].request.verb is required and must be a non-empty string"}
+    assert json.loads(body) == {
+        "error": "bad_event",
+        "message": "events[1].request.verb is required and must be a non-empty string",
+    }
 
 
 def test_lenient_collector_accepts_toy_events() -> None:
@@ -219,8 +265,10 @@ def test_default_body_limit_is_50_megabytes() -> None:
     c.close()
 
 
-@pytest.mark.parametrize(("sent", "error"), [(None, "missing_application_id"), ("", "missing_application_id"),
-                                              ("someone-else", "wrong_application_id")])
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [(None, "missing_application_id"), ("", "missing_application_id"), ("someone-else", "wrong_application_id")],
+)
 def test_missing_or_wrong_application_id_gets_401(collector: LocalCollector, sent: str | None, error: str) -> None:
     for path, method in (("/v1/events/batch", "POST"), ("/v1/users", "POST"), ("/v1/config", "GET"), ("/v1/rules", "GET")):
         payload: Any = [make_event()] if path.endswith("batch") else {"user_id": "u"}
@@ -280,8 +328,16 @@ def test_automatic_etag_follows_the_content(collector: LocalCollector) -> None:
 
 
 def test_set_rules_serves_them(collector: LocalCollector) -> None:
-    rules = [{"_id": "r1", "type": "regex", "block": True, "applied_to": "matching", "regex_config": [],
-              "response": {"status": 403, "headers": {}, "body": {"error": "blocked"}}}]
+    rules = [
+        {
+            "_id": "r1",
+            "type": "regex",
+            "block": True,
+            "applied_to": "matching",
+            "regex_config": [],
+            "response": {"status": 403, "headers": {}, "body": {"error": "blocked"}},
+        }
+    ]
     collector.set_rules(rules)
     status, _, body = get(collector.base_uri, "/v1/rules")
     assert (status, json.loads(body)) == (200, rules)
@@ -311,9 +367,15 @@ def test_config_file_is_served_and_reread_when_it_changes(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [("{nope", "not valid JSON"), ("[]", "must hold a JSON object"), ('{"config": []}', "'config' must be an object"),
-     ('{"rules": {}}', "'rules' must be an array"), ('{"rules": [1]}', "rules[0]"), ('{"confg": {}}', "unknown keys"),
-     ('{"config": {"sample_rate": 300}}', "sample_rate")],
+    [
+        ("{nope", "not valid JSON"),
+        ("[]", "must hold a JSON object"),
+        ('{"config": []}', "'config' must be an object"),
+        ('{"rules": {}}', "'rules' must be an array"),
+        ('{"rules": [1]}', "rules[0]"),
+        ('{"confg": {}}', "unknown keys"),
+        ('{"config": {"sample_rate": 300}}', "sample_rate"),
+    ],
 )
 def test_bad_config_file_is_refused_with_a_clear_message(tmp_path: Path, content: str, fragment: str) -> None:
     path = tmp_path / "c.json"

@@ -532,4 +532,3 @@ class MoesifMiddleware(AgentApi):
             await send(message)
 
         await self.app(scope, receive, flushing_send)
-

@@ -63,12 +63,10 @@ class MoesifClient(AgentApi):
         if capture is not None:
             capture.stop()
 
-
     def close(self, timeout: float | None = None) -> bool:
         """Stop outgoing capture, deliver what is queued (up to ``timeout``), stop; idempotent."""
         self.stop_outgoing_capture()
         return self.agent.close(timeout)
-
 
     def __enter__(self) -> MoesifClient:
         return self

@@ -62,8 +62,11 @@ def moesif_collector(request: pytest.FixtureRequest) -> Iterator[LocalCollector]
     etag = options.pop("config_etag", None)
     unknown = sorted(set(options) - _CONSTRUCTOR_KEYS)
     if unknown:
-        pytest.fail(f"@pytest.mark.{_MARKER} got unknown arguments {unknown}; known: "
-                    f"{sorted(_CONSTRUCTOR_KEYS | {'config', 'rules', 'config_etag'})}", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.{_MARKER} got unknown arguments {unknown}; known: "
+            f"{sorted(_CONSTRUCTOR_KEYS | {'config', 'rules', 'config_etag'})}",
+            pytrace=False,
+        )
     options.setdefault("application_id", "test-app")
     collector = LocalCollector(**options)
     if config is not None:

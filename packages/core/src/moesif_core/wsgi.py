@@ -511,4 +511,3 @@ class MoesifMiddleware(AgentApi):
 
     def decide(self, record: RawExchange, annotations: RequestAnnotations) -> bool:
         return keep_call(self.agent, record, annotations)
-

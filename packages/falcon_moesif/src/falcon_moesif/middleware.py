@@ -119,4 +119,3 @@ class MoesifMiddleware(AgentApi):
     async def process_shutdown(self, scope: Any, event: Any) -> None:
         """ASGI lifespan shutdown: deliver what is queued before the server reports shutdown complete."""
         await self.aflush()
-

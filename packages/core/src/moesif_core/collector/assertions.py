@@ -16,8 +16,10 @@ def describe_event(event: Any) -> str:
         return repr(event)
     request = _part(event, "request")
     response = _part(event, "response")
-    return (f"{request.get('verb', '?')} {request.get('uri', '?')} -> {response.get('status', '?')} "
-            f"user={event.get('user_id') or '-'} company={event.get('company_id') or '-'} direction={event.get('direction') or '-'}")
+    return (
+        f"{request.get('verb', '?')} {request.get('uri', '?')} -> {response.get('status', '?')} "
+        f"user={event.get('user_id') or '-'} company={event.get('company_id') or '-'} direction={event.get('direction') or '-'}"
+    )
 
 
 def _part(event: dict[str, Any], name: str) -> dict[str, Any]:
@@ -38,9 +40,17 @@ def _actual(event: dict[str, Any], name: str) -> Any:
     return event.get(name, _MISSING)
 
 
-def assert_event(event: Any, *, path: str | None = None, status: int | None = None, user_id: str | None = None,
-                 company_id: str | None = None, method: str | None = None, direction: str | None = None,
-                 **fields: Any) -> None:
+def assert_event(
+    event: Any,
+    *,
+    path: str | None = None,
+    status: int | None = None,
+    user_id: str | None = None,
+    company_id: str | None = None,
+    method: str | None = None,
+    direction: str | None = None,
+    **fields: Any,
+) -> None:
     """Fail with one line per mismatch when ``event`` differs from any given expectation.
 
     ``path`` is the URI's path (no query); other keyword arguments compare top-level event keys
@@ -53,8 +63,14 @@ def assert_event(event: Any, *, path: str | None = None, status: int | None = No
     """
     if not isinstance(event, dict):
         raise AssertionError(f"expected an event (a dict), got {type(event).__name__}: {event!r}")
-    expected: dict[str, Any] = {"method": method, "path": path, "status": status, "user_id": user_id,
-                                "company_id": company_id, "direction": direction}
+    expected: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "user_id": user_id,
+        "company_id": company_id,
+        "direction": direction,
+    }
     expected = {k: v for k, v in expected.items() if v is not None}
     expected.update(fields)
     problems = []

@@ -46,21 +46,37 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moesif-collector",
         description="A local stand-in for the Moesif Collector API. `serve` runs it; `tail`, `stats` and `export` "
-                    "read the SQLite file it writes (--db), so they work with or without a running server.",
+        "read the SQLite file it writes (--db), so they work with or without a running server.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,tail,stats,export}")
 
-    serve = sub.add_parser("serve", help="run the collector until Ctrl-C", description="Run the local collector until "
-                           "interrupted. Point the middleware's BASE_URI at the address it prints.")
+    serve = sub.add_parser(
+        "serve",
+        help="run the collector until Ctrl-C",
+        description="Run the local collector until interrupted. Point the middleware's BASE_URI at the address it prints.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --allow-remote)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file to store into (default ./{DEFAULT_DB}; {_MEMORY} keeps "
-                       "everything in memory)")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        help=f"SQLite file to store into (default ./{DEFAULT_DB}; {_MEMORY} keeps everything in memory)",
+    )
     serve.add_argument("--app-id", default=None, help="accept only this X-Moesif-Application-Id (default: any non-empty id)")
-    serve.add_argument("--config", default=None, metavar="FILE", help='JSON file {"config": {...}, "rules": [...]} served at '
-                       "/v1/config and /v1/rules, reread when it changes")
-    serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest accepted body "
-                       "(default 50 MB, the Moesif API's limit)")
+    serve.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help='JSON file {"config": {...}, "rules": [...]} served at /v1/config and /v1/rules, reread when it changes',
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest accepted body (default 50 MB, the Moesif API's limit)",
+    )
     serve.add_argument("--lenient", action="store_true", help="accept any JSON object as an event (no field checks)")
     serve.add_argument("--allow-remote", action="store_true", help="allow binding an address other than loopback")
 
@@ -72,8 +88,11 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--status", default=None, help="only this status (e.g. 404) or class (e.g. 5xx)")
         p.add_argument("--user", default=None, help="only events of this user id")
 
-    tail = sub.add_parser("tail", help="print events as they arrive, one line each",
-                          description="Print the latest events, then follow new ones: time method path status latency user.")
+    tail = sub.add_parser(
+        "tail",
+        help="print events as they arrive, one line each",
+        description="Print the latest events, then follow new ones: time method path status latency user.",
+    )
     add_db(tail)
     add_filters(tail)
     tail.add_argument("-n", "--lines", type=int, default=10, help="how many existing events to print first (default 10)")
@@ -85,8 +104,11 @@ def _build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--top", type=int, default=10, help="how many users to list (default 10)")
     stats.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    export = sub.add_parser("export", help="write stored items to stdout as JSON lines",
-                            description="Write events (exactly as received) or users/companies/subscriptions as JSON lines.")
+    export = sub.add_parser(
+        "export",
+        help="write stored items to stdout as JSON lines",
+        description="Write events (exactly as received) or users/companies/subscriptions as JSON lines.",
+    )
     add_db(export)
     add_filters(export)
     export.add_argument("--kind", choices=("events", *ENTITY_KINDS), default="events", help="what to export (default events)")
@@ -122,9 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     db = None if args.db == _MEMORY else args.db
-    collector = LocalCollector(application_id=args.app_id, host=args.host, port=args.port, db_path=db,
-                               config_file=args.config, max_body_bytes=args.max_body_bytes,
-                               strict_events=not args.lenient, allow_remote=args.allow_remote)
+    collector = LocalCollector(
+        application_id=args.app_id,
+        host=args.host,
+        port=args.port,
+        db_path=db,
+        config_file=args.config,
+        max_body_bytes=args.max_body_bytes,
+        strict_events=not args.lenient,
+        allow_remote=args.allow_remote,
+    )
     try:
         collector.start()
     except OSError as exc:
@@ -140,8 +169,10 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  web page:       {collector.base_uri}/", flush=True)
     print(f"  database:       {os.path.abspath(db) if db else 'in memory'}", flush=True)
     print(f"  application id: {args.app_id or 'any non-empty id'}", flush=True)
-    print(f"  middleware settings: {{'APPLICATION_ID': {args.app_id or 'your-app-id'!r}, 'BASE_URI': {collector.base_uri!r}}}",
-          flush=True)
+    print(
+        f"  middleware settings: {{'APPLICATION_ID': {args.app_id or 'your-app-id'!r}, 'BASE_URI': {collector.base_uri!r}}}",
+        flush=True,
+    )
     try:
         while not done.wait(0.5):
             pass
@@ -215,15 +246,19 @@ def _tail(args: argparse.Namespace, out: TextIO) -> int:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The ``stats`` table: per-route counts, error rates and latency percentiles, then the top users."""
-    lines = [f"{summary['total']} events, {summary['errors']} errors ({summary['error_rate']:.1%}), "
-             f"latency p50 {_ms(summary['p50_ms'])}, p95 {_ms(summary['p95_ms'])}"]
+    lines = [
+        f"{summary['total']} events, {summary['errors']} errors ({summary['error_rate']:.1%}), "
+        f"latency p50 {_ms(summary['p50_ms'])}, p95 {_ms(summary['p95_ms'])}"
+    ]
     if summary["routes"]:
         width = max(len(f"{r['method']} {r['route']}") for r in summary["routes"])
         width = max(width, len("route"))
         lines += ["", f"{'route':<{width}}  {'count':>7}  {'errors':>7}  {'p50':>10}  {'p95':>10}"]
         for r in summary["routes"]:
-            lines.append(f"{r['method'] + ' ' + r['route']:<{width}}  {r['count']:>7}  {r['error_rate']:>7.1%}  "
-                         f"{_ms(r['p50_ms']):>10}  {_ms(r['p95_ms']):>10}")
+            lines.append(
+                f"{r['method'] + ' ' + r['route']:<{width}}  {r['count']:>7}  {r['error_rate']:>7.1%}  "
+                f"{_ms(r['p50_ms']):>10}  {_ms(r['p95_ms']):>10}"
+            )
     if summary["top_users"]:
         width = max(len("user"), *(len(u["user_id"]) for u in summary["top_users"]))
         lines += ["", f"{'user':<{width}}  {'count':>7}"]

@@ -17,8 +17,14 @@ import orjson
 
 __all__ = ["DEFAULT_CONFIG", "CollectorFile", "ConfigFileError", "content_etag", "load_config_file"]
 
-DEFAULT_CONFIG: Final[dict[str, Any]] = {"sample_rate": 100, "user_sample_rate": {}, "company_sample_rate": {},
-                                         "user_rules": {}, "company_rules": {}, "regex_config": []}
+DEFAULT_CONFIG: Final[dict[str, Any]] = {
+    "sample_rate": 100,
+    "user_sample_rate": {},
+    "company_sample_rate": {},
+    "user_rules": {},
+    "company_rules": {},
+    "regex_config": [],
+}
 
 
 class ConfigFileError(ValueError):
@@ -52,7 +58,9 @@ def load_config_file(path: str | os.PathLike[str]) -> CollectorFile:
     except orjson.JSONDecodeError as exc:
         raise ConfigFileError(f"config file {os.fspath(path)} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigFileError(f'config file {os.fspath(path)} must hold a JSON object such as {{"config": {{...}}, "rules": [...]}}')
+        raise ConfigFileError(
+            f'config file {os.fspath(path)} must hold a JSON object such as {{"config": {{...}}, "rules": [...]}}'
+        )
     unknown = sorted(set(data) - {"config", "rules"})
     if unknown:
         raise ConfigFileError(f"config file {os.fspath(path)} has unknown keys {unknown}; only 'config' and 'rules' are read")
@@ -69,5 +77,7 @@ def load_config_file(path: str | os.PathLike[str]) -> CollectorFile:
     if config is not None:
         rate = config.get("sample_rate")
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100):
-            raise ConfigFileError(f"config file {os.fspath(path)}: config.sample_rate must be a number from 0 to 100, got {rate!r}")
+            raise ConfigFileError(
+                f"config file {os.fspath(path)}: config.sample_rate must be a number from 0 to 100, got {rate!r}"
+            )
     return CollectorFile(config, rules, mtime)

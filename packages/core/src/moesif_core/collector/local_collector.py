@@ -80,10 +80,19 @@ class LocalCollector:
     config, rules or the web page), and a faulted post stores nothing. ``delay`` applies to every request.
     """
 
-    def __init__(self, application_id: str | None = "test-app", host: str = "127.0.0.1", port: int = 0,
-                 db_path: str | os.PathLike[str] | None = None, *, config_file: str | os.PathLike[str] | None = None,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, strict_events: bool = True,
-                 allow_remote: bool = False, max_recorded_requests: int = 100_000) -> None:
+    def __init__(
+        self,
+        application_id: str | None = "test-app",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        strict_events: bool = True,
+        allow_remote: bool = False,
+        max_recorded_requests: int = 100_000,
+    ) -> None:
         """Create a stopped collector.
 
         ``application_id=None`` accepts any non-empty id. ``db_path=None`` keeps data in memory.
@@ -92,8 +101,10 @@ class LocalCollector:
         loopback needs ``allow_remote=True``, so nothing listens beyond this machine by accident.
         """
         if host not in _LOOPBACK and not allow_remote:
-            raise ValueError(f"refusing to listen on {host!r}: the local collector binds loopback only unless "
-                             "allow_remote=True (or --allow-remote on the command line) says otherwise")
+            raise ValueError(
+                f"refusing to listen on {host!r}: the local collector binds loopback only unless "
+                "allow_remote=True (or --allow-remote on the command line) says otherwise"
+            )
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         self.application_id = application_id
@@ -124,8 +135,9 @@ class LocalCollector:
         server = CollectorHTTPServer((self.host, self._port), self)
         self._port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"moesif-local-collector:{self._port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"moesif-local-collector:{self._port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -172,8 +184,12 @@ class LocalCollector:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """Middleware settings pointing at this collector, tuned for tests (short batch timeout); ``extra`` wins."""
-        return {"APPLICATION_ID": self.application_id or "local-collector", "BASE_URI": self.base_uri,
-                "EVENT_BATCH_TIMEOUT": 0.05, **extra}
+        return {
+            "APPLICATION_ID": self.application_id or "local-collector",
+            "BASE_URI": self.base_uri,
+            "EVENT_BATCH_TIMEOUT": 0.05,
+            **extra,
+        }
 
     @staticmethod
     def assert_event(event: Any, **expected: Any) -> None:
@@ -182,8 +198,9 @@ class LocalCollector:
 
     # -- reading what arrived ----------------------------------------------------------------
 
-    def events(self, path: str | None = None, status: int | str | None = None, user_id: str | None = None,
-               direction: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, path: str | None = None, status: int | str | None = None, user_id: str | None = None, direction: str | None = None
+    ) -> list[dict[str, Any]]:
         """Stored events exactly as received, in arrival order; ``path`` matches the URI's path, ``status`` also takes "5xx"."""
         return self._store.events(path=path, status=status, user_id=user_id, direction=direction)
 
@@ -215,12 +232,21 @@ class LocalCollector:
                     answers = [f"{r.method} {r.path} -> {r.status if r.status is not None else r.fault}" for r in seen[-5:]]
                     raise AssertionError(
                         f"expected at least {n} {what} within {timeout:g} s, but {got} arrived "
-                        f"({len(seen)} HTTP requests seen; last: {answers or 'none'})")
+                        f"({len(seen)} HTTP requests seen; last: {answers or 'none'})"
+                    )
                 self._changed.wait(min(remaining, 0.25))
         return fetch()
 
-    def wait_for_events(self, n: int = 1, timeout: float = 10.0, *, path: str | None = None, status: int | str | None = None,
-                        user_id: str | None = None, direction: str | None = None) -> list[dict[str, Any]]:
+    def wait_for_events(
+        self,
+        n: int = 1,
+        timeout: float = 10.0,
+        *,
+        path: str | None = None,
+        status: int | str | None = None,
+        user_id: str | None = None,
+        direction: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Block until at least ``n`` (matching) events are stored and return them all; AssertionError on timeout."""
         filters: dict[str, Any] = {"path": path, "status": status, "user_id": user_id, "direction": direction}
         what = "events" + "".join(f" {k}={v}" for k, v in filters.items() if v is not None)
@@ -237,10 +263,13 @@ class LocalCollector:
 
     def wait_for_requests(self, n: int = 1, timeout: float = 10.0, *, path: str | None = None) -> list[RecordedRequest]:
         """Block until ``n`` requests (to ``path``, when given, without query) were seen, including hung ones."""
+
         def matching() -> list[RecordedRequest]:
             return [r for r in self._requests if path is None or r.path.split("?", 1)[0] == path]
-        return self._wait(f"requests{f' to {path}' if path else ''}", n, timeout, lambda: len(matching()),
-                          lambda: list(matching()))
+
+        return self._wait(
+            f"requests{f' to {path}' if path else ''}", n, timeout, lambda: len(matching()), lambda: list(matching())
+        )
 
     def clear(self) -> None:
         """Forget stored data, recorded requests and pending faults; config, rules and ``delay`` stay."""
@@ -355,9 +384,16 @@ class LocalCollector:
         with self._changed:
             self._changed.notify_all()
 
-    def record_request(self, method: str, path: str, headers: dict[str, str], status: int | None, body_size: int,
-                       arrived: float, fault: str | None) -> None:
+    def record_request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        status: int | None,
+        body_size: int,
+        arrived: float,
+        fault: str | None,
+    ) -> None:
         with self._changed:
             self._requests.append(RecordedRequest(method, path, headers, status, body_size, arrived, fault))
             self._changed.notify_all()
-

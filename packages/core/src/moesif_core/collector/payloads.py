@@ -55,7 +55,9 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return raw
     if encoding not in ("gzip", "x-gzip"):
-        raise PayloadError(415, "unsupported_encoding", f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding")
+        raise PayloadError(
+            415, "unsupported_encoding", f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding"
+        )
     out: list[bytes] = []
     size = 0
     data = raw
@@ -68,7 +70,9 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
             if inflater.unconsumed_tail or size > limit:
                 raise PayloadError(413, "too_large", f"the gzip body inflates to more than {limit} bytes, the collector's limit")
             if not inflater.eof:
-                raise PayloadError(400, "bad_gzip", "the gzip body is truncated (Content-Encoding: gzip, but the stream ends early)")
+                raise PayloadError(
+                    400, "bad_gzip", "the gzip body is truncated (Content-Encoding: gzip, but the stream ends early)"
+                )
             data = inflater.unused_data  # a further gzip member, as concatenated streams are legal
     except zlib.error as exc:
         raise PayloadError(400, "bad_gzip", f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from exc
@@ -128,13 +132,19 @@ def parse_items(route: Route, body: bytes, strict_events: bool = True) -> list[d
     noun = _SINGULAR[route.kind]
     if route.batch:
         if not isinstance(value, list):
-            raise PayloadError(400, "not_an_array", f"a {noun} batch must be a JSON array of {route.kind}, got {_json_type(value)}")
+            raise PayloadError(
+                400, "not_an_array", f"a {noun} batch must be a JSON array of {route.kind}, got {_json_type(value)}"
+            )
         items = value
         names = [f"{route.kind}[{i}]" for i in range(len(items))]
     else:
         if not isinstance(value, dict):
-            raise PayloadError(400, f"bad_{noun}", f"a {noun} must be a JSON object, got {_json_type(value)}"
-                               + (f"; post arrays to /v1/{route.kind}/batch" if isinstance(value, list) else ""))
+            raise PayloadError(
+                400,
+                f"bad_{noun}",
+                f"a {noun} must be a JSON object, got {_json_type(value)}"
+                + (f"; post arrays to /v1/{route.kind}/batch" if isinstance(value, list) else ""),
+            )
         items = [value]
         names = [noun]
     for item, where in zip(items, names, strict=True):

@@ -126,7 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
-            raise PayloadError(400, "bad_content_length", f"Content-Length {length_text!r} is not a non-negative integer") from None
+            raise PayloadError(
+                400, "bad_content_length", f"Content-Length {length_text!r} is not a non-negative integer"
+            ) from None
         if length > limit:
             self.close_connection = True
             if length <= limit + _DRAIN_BEYOND_LIMIT:
@@ -172,8 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         method, path, headers, arrived = self._seen
         self.server.collector.record_request(method, path, headers, status, self._body_size, arrived, self._fault)
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str | None = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, content_type: str | None = "application/json"
+    ) -> None:
         self._record(status)
         self.send_response(status)
         sent = {k.lower() for k in (headers or {})}
@@ -215,8 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raw = self._read_body(collector.max_body_bytes)
             except _BodyTooLarge as exc:
                 self._body_size = int(exc.args[0])
-                status = self._error(413, "too_large", f"the body has {exc.args[0]} bytes; the collector accepts at most "
-                                     f"{collector.max_body_bytes} (the Moesif API's limit is 50 MB per batch)")
+                status = self._error(
+                    413,
+                    "too_large",
+                    f"the body has {exc.args[0]} bytes; the collector accepts at most "
+                    f"{collector.max_body_bytes} (the Moesif API's limit is 50 MB per batch)",
+                )
                 return
             self._body_size = len(raw)
             if collector.delay > 0:
@@ -268,11 +275,18 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer 401 and return it when the application id is missing or wrong; None when it is fine."""
         given = headers.get("x-moesif-application-id", "").strip()
         if not given:
-            return self._error(401, "missing_application_id", "the X-Moesif-Application-Id header is missing or empty; "
-                               "set APPLICATION_ID in the middleware settings")
+            return self._error(
+                401,
+                "missing_application_id",
+                "the X-Moesif-Application-Id header is missing or empty; set APPLICATION_ID in the middleware settings",
+            )
         if collector.application_id is not None and given != collector.application_id:
-            return self._error(401, "wrong_application_id", f"X-Moesif-Application-Id {_abbreviate(given)!r} is not this "
-                               f"collector's application id {_abbreviate(collector.application_id)!r}")
+            return self._error(
+                401,
+                "wrong_application_id",
+                f"X-Moesif-Application-Id {_abbreviate(given)!r} is not this "
+                f"collector's application id {_abbreviate(collector.application_id)!r}",
+            )
         return None
 
     def _post_data(self, collector: LocalCollector, data_route: Any, raw: bytes, headers: dict[str, str]) -> int:
@@ -298,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         # "close": a status line and part of the body, then the connection goes away.
         self.close_connection = True
         self._record(None)
-        self.wfile.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"partial")
+        self.wfile.write(b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"partial')
         self.wfile.flush()
         try:
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -80,9 +80,17 @@ class EventRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "received": self.received, "time": self.time, "method": self.method, "route": self.route,
-            "uri": self.uri, "status": self.status, "latency_ms": self.latency_ms, "user_id": self.user_id,
-            "company_id": self.company_id, "direction": self.direction,
+            "id": self.id,
+            "received": self.received,
+            "time": self.time,
+            "method": self.method,
+            "route": self.route,
+            "uri": self.uri,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "user_id": self.user_id,
+            "company_id": self.company_id,
+            "direction": self.direction,
         }
 
 
@@ -140,8 +148,7 @@ def event_columns(event: dict[str, Any]) -> tuple[Any, ...]:
     method = request.get("verb") if isinstance(request.get("verb"), str) else None
     req_time = request.get("time") if isinstance(request.get("time"), str) else None
     direction = event.get("direction") if isinstance(event.get("direction"), str) else None
-    return (req_time, method, route, uri, status, latency, _text(event.get("user_id")),
-            _text(event.get("company_id")), direction)
+    return (req_time, method, route, uri, status, latency, _text(event.get("user_id")), _text(event.get("company_id")), direction)
 
 
 _ENTITY_KEYS: Final = {"users": "user_id", "companies": "company_id", "subscriptions": "subscription_id"}
@@ -177,7 +184,9 @@ class EventStore:
                 self._db.execute("PRAGMA cache_size=-65536")
             if path is not None and not readonly:
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of this process, the case that matters here
+                self._db.execute(
+                    "PRAGMA synchronous=NORMAL"
+                )  # durable across a crash of this process, the case that matters here
             if readonly:
                 tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if "events" not in tables:
@@ -237,8 +246,9 @@ class EventStore:
     # -- reading -------------------------------------------------------------------------
 
     @staticmethod
-    def _where(after: int | None, path: str | None, status: int | str | None, user_id: str | None,
-               direction: str | None) -> tuple[str, list[Any]]:
+    def _where(
+        after: int | None, path: str | None, status: int | str | None, user_id: str | None, direction: str | None
+    ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
         if after is not None:
@@ -264,17 +274,30 @@ class EventStore:
             args.append(direction)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
-    def events(self, path: str | None = None, status: int | str | None = None, user_id: str | None = None,
-               direction: str | None = None, after: int | None = None) -> list[dict[str, Any]]:
+    def events(
+        self,
+        path: str | None = None,
+        status: int | str | None = None,
+        user_id: str | None = None,
+        direction: str | None = None,
+        after: int | None = None,
+    ) -> list[dict[str, Any]]:
         """The stored events matching every given filter, as parsed JSON, in arrival order."""
         where, args = self._where(after, path, status, user_id, direction)
         with self._lock:
             bodies = self._db.execute(f"SELECT body FROM events{where} ORDER BY id", args).fetchall()
         return [orjson.loads(b[0]) for b in bodies]
 
-    def rows(self, after: int | None = None, path: str | None = None, status: int | str | None = None,
-             user_id: str | None = None, direction: str | None = None, limit: int | None = None,
-             newest_first: bool = False) -> list[EventRow]:
+    def rows(
+        self,
+        after: int | None = None,
+        path: str | None = None,
+        status: int | str | None = None,
+        user_id: str | None = None,
+        direction: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[EventRow]:
         """The indexed columns of matching events; ``newest_first`` with ``limit`` gives the latest ones."""
         where, args = self._where(after, path, status, user_id, direction)
         sql = f"SELECT {_ROW_COLUMNS} FROM events{where} ORDER BY id {'DESC' if newest_first else 'ASC'}"
@@ -292,8 +315,9 @@ class EventStore:
             return None
         return EventRow(*row[:-1]), orjson.loads(row[-1])
 
-    def count_events(self, path: str | None = None, status: int | str | None = None, user_id: str | None = None,
-                     direction: str | None = None) -> int:
+    def count_events(
+        self, path: str | None = None, status: int | str | None = None, user_id: str | None = None, direction: str | None = None
+    ) -> int:
         where, args = self._where(None, path, status, user_id, direction)
         with self._lock:
             return int(self._db.execute(f"SELECT count(*) FROM events{where}", args).fetchone()[0])
@@ -322,7 +346,9 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
     return sorted_values[min(len(sorted_values), int(rank)) - 1]
 
 
-def summarize(rows: Iterable[tuple[str | None, str | None, int | None, float | None, str | None]], top: int = 10) -> dict[str, Any]:
+def summarize(
+    rows: Iterable[tuple[str | None, str | None, int | None, float | None, str | None]], top: int = 10
+) -> dict[str, Any]:
     """Fold (method, route, status, latency_ms, user_id) rows into the summary the CLI and web page show.
 
     An error is a status >= 400; events without a status count as requests but not as errors.
@@ -348,13 +374,24 @@ def summarize(rows: Iterable[tuple[str | None, str | None, int | None, float | N
     routes = []
     for (method, route), entry in sorted(per_route.items(), key=lambda kv: (-kv[1]["count"], kv[0])):
         lat = sorted(entry["latencies"])
-        routes.append({
-            "method": method, "route": route, "count": entry["count"], "errors": entry["errors"],
-            "error_rate": entry["errors"] / entry["count"], "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-        })
+        routes.append(
+            {
+                "method": method,
+                "route": route,
+                "count": entry["count"],
+                "errors": entry["errors"],
+                "error_rate": entry["errors"] / entry["count"],
+                "p50_ms": percentile(lat, 50),
+                "p95_ms": percentile(lat, 95),
+            }
+        )
     top_users = [{"user_id": u, "count": n} for u, n in sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
     return {
-        "total": total, "errors": errors, "error_rate": (errors / total) if total else 0.0,
-        "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
-        "routes": routes, "top_users": top_users,
+        "total": total,
+        "errors": errors,
+        "error_rate": (errors / total) if total else 0.0,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "routes": routes,
+        "top_users": top_users,
     }

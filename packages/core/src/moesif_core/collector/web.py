@@ -85,8 +85,11 @@ def handle_web_request(collector: LocalCollector, method: str, path: str, query:
     store = collector.store
     try:
         if path == "/api/events":
-            filters: dict[str, Any] = {"path": _str_param(params, "path"), "status": _status_param(params),
-                                       "user_id": _str_param(params, "user")}
+            filters: dict[str, Any] = {
+                "path": _str_param(params, "path"),
+                "status": _status_param(params),
+                "user_id": _str_param(params, "user"),
+            }
             after = _int_param(params, "after", None, 0)
             limit = _int_param(params, "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
             # Read the newest id first: with no match, the next poll may start there (skipping non-matching
