@@ -146,3 +146,12 @@ def test_prefilter_finds_every_name_and_lets_clean_bodies_skip_the_walk() -> Non
     for name in names:
         assert may_hold_masked_field(f'{{"{name.upper()}": 1}}'.encode(), names), name
     assert not may_hold_masked_field(b'{"items": [{"id": 1, "name": "pen"}], "email": "a@b.c"}', names)
+
+
+def test_prefilter_handles_names_with_other_characters_and_escaped_keys() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    names = frozenset({"password", "x-secret-field"})
+    assert may_hold_masked_field(b'{"X-Secret-Field": "v"}', names)
+    assert may_hold_masked_field(b'{"pass\\u0077ord": "v"}', names)  # an escaped key is always walked
+    assert not may_hold_masked_field(b'{"user_passwords_count": 3, "note": "secret field"}', names)

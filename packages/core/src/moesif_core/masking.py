@@ -200,24 +200,38 @@ def mask_json(value: Any, names: frozenset[str], masked: list[str] | None = None
     return _walk(value, names, safe, 0, masked if masked is not None else [])
 
 
-_encoded_names: dict[frozenset[str], tuple[bytes, ...]] = {}
+# Bytes that can be part of a JSON key the default names could match; everything else becomes a
+# separator, lower-cased, so ``split()`` yields the body's words.
+_WORD_TABLE: Final = bytes(
+    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 95) else 32 for c in range(256)
+)
+_prefilters: dict[frozenset[str], tuple[frozenset[bytes], tuple[bytes, ...]]] = {}
 
 
 def may_hold_masked_field(data: bytes, names: frozenset[str]) -> bool:
-    """False when no name in ``names`` occurs anywhere in ``data`` (case-insensitively), so no field can need masking.
+    """False when no field named in ``names`` can be in ``data``, so the walk over every parsed key can be skipped.
 
-    Most bodies hold no credential field; a few C-level substring searches over the raw bytes spare
-    them the walk over every parsed key. A hit (a key, or the same word in a value) means: walk.
+    Most bodies hold no credential field. Fields are matched whole and case-insensitively, so the
+    body's words (runs of letters, digits and ``_``) are compared with the names as a set; names
+    with other characters are searched as substrings. A body with backslash-u escapes could spell a
+    key in a way neither sees: it is always walked. A hit may be a value, not a key: then the walk decides.
     """
-    encoded = _encoded_names.get(names)
-    if encoded is None:
-        if len(_encoded_names) >= 64:
-            _encoded_names.clear()
-        # A name that contains another ("access_token" holds "token") is found by the shorter one.
-        shortest = [name for name in names if not any(other != name and other in name for other in names)]
-        encoded = _encoded_names.setdefault(names, tuple(name.encode("utf-8") for name in shortest))
-    lowered = data.lower()
-    return any(name in lowered for name in encoded)
+    entry = _prefilters.get(names)
+    if entry is None:
+        if len(_prefilters) >= 64:
+            _prefilters.clear()
+        words = frozenset(n.encode("utf-8") for n in names if n.encode("utf-8").translate(_WORD_TABLE) == n.encode("utf-8"))
+        others = tuple(n.lower().encode("utf-8") for n in names if n.encode("utf-8") not in words)
+        entry = _prefilters.setdefault(names, (words, others))
+    words, others = entry
+    if b"\\u" in data:
+        return True
+    if not words.isdisjoint(data.translate(_WORD_TABLE).split()):
+        return True
+    if others:
+        lowered = data.lower()
+        return any(name in lowered for name in others)
+    return False
 
 
 def mask_form(data: bytes, names: frozenset[str], masked: list[str] | None = None) -> bytes:
