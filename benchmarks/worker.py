@@ -55,6 +55,16 @@ class _Worker:
         cpu1 = time.process_time()
         return {"wall": t1 - t0, "cpu": cpu1 - cpu0, "cpu_now": cpu1}
 
+    def stats(self) -> dict[str, int]:
+        """Our agents' counters summed (empty for the incumbents): queued, sent, dropped by reason, in queue."""
+        from moesif_core import agent as agent_module
+
+        totals: dict[str, int] = {}
+        for live in list(agent_module._agents):
+            for key, value in live.stats().items():
+                totals[key] = totals.get(key, 0) + value
+        return totals
+
     def memory(self, case: str, n: int, seconds: float) -> dict[str, Any]:
         import psutil
 
