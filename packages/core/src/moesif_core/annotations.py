@@ -10,7 +10,10 @@ that frameworks which copy the environ or scope dict still share it.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .record import RawExchange
 
 __all__ = ["KEY", "RequestAnnotations", "annotations_of"]
 
@@ -36,6 +39,20 @@ class RequestAnnotations:
             self.metadata = dict(values)
         else:
             self.metadata.update(values)
+
+    def apply_to(self, record: RawExchange) -> None:
+        """Put what the app said on ``record``, for calls where no callback runs."""
+        record.user_id = self.user_id
+        record.company_id = self.company_id
+        record.session_token = self.session_token
+        record.metadata = self.metadata
+        record.route = self.route
+
+    def merged_metadata(self, from_callback: Any) -> Any:
+        """GET_METADATA's answer with this call's own metadata on top (the call's keys win)."""
+        if not self.metadata:
+            return from_callback
+        return {**from_callback, **self.metadata} if isinstance(from_callback, dict) else dict(self.metadata)
 
 
 def annotations_of(environ_or_scope: MutableMapping[str, Any]) -> RequestAnnotations | None:

@@ -224,7 +224,7 @@ class _Exchange:
             and settings.get_metadata is None
             and settings.skip is None
         ):
-            self._apply_annotations()
+            self.annotations.apply_to(self.record)
             return
         request = mw.make_request(self.scope)
         response = AsgiResponse(self.record.status, headers)
@@ -249,20 +249,9 @@ class _Exchange:
             else await acall_safely("GET_SESSION_TOKEN", settings.get_session_token, request, response)
         )
         metadata = await acall_safely("GET_METADATA", settings.get_metadata, request, response)
-        if ann.metadata:
-            metadata = {**metadata, **ann.metadata} if isinstance(metadata, dict) else dict(ann.metadata)
-        record.metadata = metadata
+        record.metadata = ann.merged_metadata(metadata)
         if ann.route is not None:
             record.route = ann.route
-
-    def _apply_annotations(self) -> None:
-        ann = self.annotations
-        record = self.record
-        record.user_id = ann.user_id
-        record.company_id = ann.company_id
-        record.session_token = ann.session_token
-        record.metadata = ann.metadata
-        record.route = ann.route
 
     def finish(self, error: BaseException | None = None) -> None:
         """Complete the record exactly once and hand it over; never raises."""
@@ -280,7 +269,7 @@ class _Exchange:
                     record.status = 499
                 else:
                     record.status = 500
-                self._apply_annotations()
+                self.annotations.apply_to(self.record)
                 self.keep = keep_call(self.middleware.agent, record, self.annotations)
             if not self.keep:
                 return

@@ -205,7 +205,7 @@ class _Exchange:
         mw = self.middleware
         settings = mw.settings
         if not mw.has_callbacks:
-            self._apply_annotations()
+            self.annotations.apply_to(self.record)
             return
         ann = self.annotations
         environ = self.environ
@@ -227,20 +227,9 @@ class _Exchange:
             else call_safely("GET_SESSION_TOKEN", settings.get_session_token, app, environ)
         )
         metadata = call_safely("GET_METADATA", settings.get_metadata, app, environ)
-        if ann.metadata:
-            metadata = {**metadata, **ann.metadata} if isinstance(metadata, dict) else dict(ann.metadata)
-        record.metadata = metadata
+        record.metadata = ann.merged_metadata(metadata)
         if ann.route is not None:
             record.route = ann.route
-
-    def _apply_annotations(self) -> None:
-        ann = self.annotations
-        record = self.record
-        record.user_id = ann.user_id
-        record.company_id = ann.company_id
-        record.session_token = ann.session_token
-        record.metadata = ann.metadata
-        record.route = ann.route
 
     def keep_chunk(self, chunk: bytes) -> None:
         chunks = self.resp_chunks
@@ -273,7 +262,7 @@ class _Exchange:
                 # The app returned without calling start_response (or the client left first):
                 # what the app said about the call still counts, callbacks have no response to see.
                 record.status = 499 if error is None else 500
-                self._apply_annotations()
+                self.annotations.apply_to(self.record)
                 self.keep = self.middleware.decide(record, self.annotations)
                 if not self.keep:
                     return
