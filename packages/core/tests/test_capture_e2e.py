@@ -161,3 +161,31 @@ def test_sampling_by_client_ip_uses_the_address_the_event_reports(moesif_collect
     assert "198.51.100.7" in addresses
     assert "203.0.113.5" not in addresses
     assert middleware.stats()["sampled_out"] == 1
+
+
+def test_non_ascii_paths_and_queries_are_percent_encoded_in_the_uri(moesif_collector: Any) -> None:
+    app, middleware = flask_app(moesif_collector.settings())
+
+    @app.get("/api/café/<name>")
+    def cafe(name: str) -> Any:
+        return {"name": name}
+
+    assert app.test_client().get("/api/café/crème?q=ü").json == {"name": "crème"}
+    assert middleware.flush(5)
+    [event] = moesif_collector.wait_for_events(1)
+    assert event["request"]["uri"] == "http://localhost/api/caf%C3%A9/cr%C3%A8me?q=%C3%BC"
+
+
+async def test_asgi_non_ascii_path_is_percent_encoded_once(moesif_collector: Any) -> None:
+    app = FastAPI()
+
+    @app.get("/späti")
+    async def spati() -> dict[str, bool]:
+        return {"ok": True}
+
+    middleware = AsgiMiddleware(app, settings=moesif_collector.settings())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://api.test") as client:
+        assert (await client.get("/späti")).json() == {"ok": True}
+    assert middleware.flush(5)
+    [event] = moesif_collector.wait_for_events(1)
+    assert event["request"]["uri"] == "http://api.test/sp%C3%A4ti"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any, Final
+from urllib.parse import quote
 
 import orjson
 
@@ -85,6 +86,21 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(item, depth + 1) for item in value]
     return _json_safe(_safe_str(value), depth + 1)
+
+
+_URI_SAFE: Final = "/%:@!$&'()*+,;=~?"
+
+
+def _uri_safe(text: str, style: str) -> str:
+    """Percent-encode what a URI cannot carry. WSGI strings are the raw bytes decoded as latin-1
+    (PEP 3333); ASGI paths are already text, so their UTF-8 bytes are what went over the wire."""
+    if text.isascii():
+        return text
+    try:
+        raw = text.encode("latin-1") if style == "wsgi" else text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return quote(raw, safe=_URI_SAFE)
 
 
 def _safe_str(value: Any) -> str:
@@ -282,9 +298,15 @@ class EventBuilder:
 
         uri = record.full_url
         if not uri:
-            uri = f"{record.scheme}://{record.host}{record.root_path}{record.path}"
-            if record.query_string:
-                uri = f"{uri}?{record.query_string}"
+            path = f"{record.root_path}{record.path}"
+            query = record.query_string
+            if type(query) is not str:
+                query = _safe_str(query) if query else ""
+            if not (path.isascii() and query.isascii()):
+                path, query = _uri_safe(path, record.request_header_style), _uri_safe(query, record.request_header_style)
+            uri = f"{record.scheme}://{record.host}{path}"
+            if query:
+                uri = f"{uri}?{query}"
         elif type(uri) is not str:
             uri = _safe_str(uri)
         verb = record.method
