@@ -23,6 +23,7 @@ from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
+from .body_tee import BodyTee
 from .call_filter import keep_call
 from .callbacks import acall_safely
 from .governance import Decision, Governor
@@ -143,15 +144,13 @@ class _Exchange:
 
     __slots__ = (
         "annotations",
-        "body_chunks",
-        "body_kept",
         "done",
         "extra_headers",
         "keep",
         "middleware",
         "record",
-        "req_chunks",
-        "req_kept",
+        "request_body",
+        "response_body",
         "scope",
     )
 
@@ -161,37 +160,19 @@ class _Exchange:
         self.record = record
         self.annotations = RequestAnnotations()
         log_body = middleware.settings.log_body
-        self.req_chunks: list[bytes] | None = [] if log_body else None
-        self.req_kept = 0
-        self.body_chunks: list[bytes] | None = [] if log_body else None
-        self.body_kept = 0
+        self.request_body = BodyTee(middleware.settings.log_body_max_bytes) if log_body else None
+        self.response_body = BodyTee(middleware.settings.log_body_max_bytes) if log_body else None
         self.keep = True
         self.done = False
         self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
 
     def keep_request_chunk(self, chunk: bytes) -> None:
-        chunks = self.req_chunks
-        if chunks is None or not chunk:
-            return
-        record = self.record
-        record.request_body_size += len(chunk)
-        room = self.middleware.settings.log_body_max_bytes - self.req_kept
-        if room > 0:
-            piece = chunk if len(chunk) <= room else chunk[:room]
-            chunks.append(bytes(piece))
-            self.req_kept += len(piece)
+        if self.request_body is not None:
+            self.request_body.add(chunk)
 
     def keep_response_chunk(self, chunk: bytes) -> None:
-        chunks = self.body_chunks
-        if chunks is None or not chunk or not self.keep:
-            return
-        record = self.record
-        record.response_body_size += len(chunk)
-        room = self.middleware.settings.log_body_max_bytes - self.body_kept
-        if room > 0:
-            piece = chunk if len(chunk) <= room else chunk[:room]
-            chunks.append(bytes(piece))
-            self.body_kept += len(piece)
+        if self.response_body is not None and self.keep:
+            self.response_body.add(chunk)
 
     async def on_response_start(self, message: Message) -> Message:
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
@@ -273,14 +254,10 @@ class _Exchange:
                 self.keep = keep_call(self.middleware.agent, record, self.annotations)
             if not self.keep:
                 return
-            chunks = self.req_chunks
-            if chunks:
-                record.request_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                record.request_body_truncated = record.request_body_size > self.req_kept
-            chunks = self.body_chunks
-            if chunks:
-                record.response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                record.response_body_truncated = record.response_body_size > self.body_kept
+            if self.request_body is not None:
+                self.request_body.to_request(record)
+            if self.response_body is not None:
+                self.response_body.to_response(record)
             self.middleware.agent.submit(record)
         except Exception as exc:
             warn_once("asgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
@@ -345,7 +322,7 @@ class MoesifMiddleware(AgentApi):
             return
 
         app_receive = receive
-        if has_body and exchange.req_chunks is not None:
+        if has_body and exchange.request_body is not None:
 
             async def capture_receive() -> Message:
                 message = await receive()

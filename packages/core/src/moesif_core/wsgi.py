@@ -23,6 +23,7 @@ from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
+from .body_tee import BodyTee
 from .call_filter import keep_call
 from .callbacks import call_safely
 from .governance import Governor
@@ -45,69 +46,45 @@ _BODY_CONTENT_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")
 
 
 class _InputTee:
-    """Wraps ``wsgi.input``: every read passes through untouched; the first ``cap`` bytes are kept."""
+    """Wraps ``wsgi.input``: every read passes through untouched; ``body`` keeps the first bytes."""
 
-    __slots__ = ("_cap", "_chunks", "_kept", "_stream", "size")
+    __slots__ = ("_stream", "body")
 
-    def __init__(self, stream: Any, cap: int) -> None:
+    def __init__(self, stream: Any, body: BodyTee) -> None:
         self._stream = stream
-        self._cap = cap
-        self._chunks: list[bytes] = []
-        self._kept = 0
-        self.size = 0
-
-    def _keep(self, data: Any) -> Any:
-        try:
-            n = len(data)
-            self.size += n
-            room = self._cap - self._kept
-            if room > 0 and n:
-                piece = bytes(data[:room]) if n > room else bytes(data)
-                self._chunks.append(piece)
-                self._kept += len(piece)
-        except Exception:  # a stream that returns odd types must not break the app's read
-            pass
-        return data
+        self.body = body
 
     def readinto(self, buffer: Any) -> Any:
         # Werkzeug and io wrappers read through readinto when the stream has it: tee it too.
         n = self._stream.readinto(buffer)
         if n:
-            self._keep(memoryview(buffer)[:n])
+            self.body.add(memoryview(buffer)[:n])
         return n
 
     def read(self, *args: Any) -> bytes:
         data: bytes = self._stream.read(*args)
-        self._keep(data)
+        self.body.add(data)
         return data
 
     def readline(self, *args: Any) -> bytes:
         line: bytes = self._stream.readline(*args)
-        self._keep(line)
+        self.body.add(line)
         return line
 
     def readlines(self, *args: Any) -> list[bytes]:
         lines: list[bytes] = self._stream.readlines(*args)
         for line in lines:
-            self._keep(line)
+            self.body.add(line)
         return lines
 
     def __iter__(self) -> Iterator[bytes]:
         for line in self._stream:
-            yield self._keep(line)
+            self.body.add(line)
+            yield line
 
     def __getattr__(self, name: str) -> Any:
         # Servers add their own methods (e.g. gunicorn's Body.readinto); keep them reachable.
         return getattr(self._stream, name)
-
-    def captured(self) -> bytes | None:
-        if not self._chunks:
-            return None
-        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-
-    @property
-    def truncated(self) -> bool:
-        return self.size > self._kept
 
 
 class _PrefixedStream:
@@ -158,12 +135,11 @@ class _Exchange:
         "done",
         "environ",
         "extra_headers",
-        "input_tee",
         "keep",
         "middleware",
         "record",
-        "resp_chunks",
-        "resp_kept",
+        "request_body",
+        "response_body",
     )
 
     def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
@@ -171,9 +147,8 @@ class _Exchange:
         self.environ = environ
         self.record = record
         self.annotations = RequestAnnotations()
-        self.input_tee: _InputTee | None = None
-        self.resp_chunks: list[bytes] | None = [] if middleware.settings.log_body else None
-        self.resp_kept = 0
+        self.request_body: BodyTee | None = None  # set when the request has a body and LOG_BODY is on
+        self.response_body = BodyTee(middleware.settings.log_body_max_bytes) if middleware.settings.log_body else None
         self.keep = True  # False once sampling or SKIP dropped the call: stop recording
         self.done = False
         self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
@@ -232,19 +207,9 @@ class _Exchange:
             record.route = ann.route
 
     def keep_chunk(self, chunk: bytes) -> None:
-        chunks = self.resp_chunks
-        if chunks is None or not self.keep:
-            return
-        try:
-            n = len(chunk)
-            self.record.response_body_size += n
-            room = self.middleware.settings.log_body_max_bytes - self.resp_kept
-            if room > 0 and n:
-                piece = chunk if n <= room else chunk[:room]
-                chunks.append(bytes(piece))
-                self.resp_kept += len(piece)
-        except Exception:
-            pass
+        body = self.response_body
+        if body is not None and self.keep:
+            body.add(chunk)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Complete the record exactly once and hand it over; never raises."""
@@ -266,15 +231,10 @@ class _Exchange:
                 self.keep = self.middleware.decide(record, self.annotations)
                 if not self.keep:
                     return
-            tee = self.input_tee
-            if tee is not None:
-                record.request_body = tee.captured()
-                record.request_body_size = tee.size
-                record.request_body_truncated = tee.truncated
-            chunks = self.resp_chunks
-            if chunks:
-                record.response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                record.response_body_truncated = record.response_body_size > self.resp_kept
+            if self.request_body is not None:
+                self.request_body.to_request(record)
+            if self.response_body is not None:
+                self.response_body.to_response(record)
             self.middleware.agent.submit(record)
         except Exception as exc:
             warn_once("wsgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
@@ -397,7 +357,7 @@ class MoesifMiddleware(AgentApi):
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             # Keep the server's sendfile path: log the call without its body.
-            exchange.resp_chunks = None
+            exchange.response_body = None
             exchange.finish()
             return result
         return _ResponseTee(result, exchange)
@@ -438,9 +398,8 @@ class MoesifMiddleware(AgentApi):
             if (length and length != "0") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
                 stream = environ.get("wsgi.input")
                 if stream is not None:
-                    tee = _InputTee(stream, settings.log_body_max_bytes)
-                    environ["wsgi.input"] = tee
-                    exchange.input_tee = tee
+                    exchange.request_body = BodyTee(settings.log_body_max_bytes)
+                    environ["wsgi.input"] = _InputTee(stream, exchange.request_body)
         return exchange
 
     def _govern(
