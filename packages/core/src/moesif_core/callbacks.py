@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .log import logger, warn_once
+from .log import warn_once
 
 __all__ = ["acall_safely", "call_safely"]
 
@@ -49,7 +49,3 @@ async def acall_safely(name: str, fn: Callable[..., Any] | None, *args: Any) -> 
         )
         return None
     return result
-
-
-def debug_enabled() -> bool:
-    return logger.isEnabledFor(10)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Final, Literal
 
-__all__ = ["UNSET", "HeaderStyle", "RawExchange"]
+__all__ = ["HeaderStyle", "RawExchange", "new_transaction_id"]
 
 # How a header list is shaped, so the builder knows how to normalise it:
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
@@ -32,19 +32,6 @@ def new_transaction_id() -> str:
     """A random (version 4) UUID in its usual text form, about three times cheaper than ``str(uuid.uuid4())``."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}"
-
-
-class _Unset:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Final[Any] = _Unset()
 
 
 class RawExchange:
