@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import http.server
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,31 +108,8 @@ def test_an_invalid_base_uri_is_refused_up_front() -> None:
         transport_to("ftp://example.com")
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
-def test_tls_is_verified_so_a_self_signed_collector_is_refused(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def test_tls_is_verified_so_a_self_signed_collector_is_refused(self_signed_cert: tuple[Path, Path]) -> None:
+    cert, key = self_signed_cert
     srv = _CountingServer()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
