@@ -20,12 +20,7 @@ from moesif_core.log import reset_for_tests
 from moesif_core.masking import MASK
 from moesif_core.record import RawExchange
 from moesif_core.settings import Settings
-
-
-def make_jwt(payload: Any) -> str:
-    segment = base64.urlsafe_b64encode(orjson.dumps(payload)).decode("ascii").rstrip("=")
-    return f"eyJhbGciOiJIUzI1NiJ9.{segment}.c2ln"
-
+from moesif_core.testing import make_jwt
 
 TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$")
 TXN = "8c9a3f0e-1d2b-4c5d-9e8f-0a1b2c3d4e5f"

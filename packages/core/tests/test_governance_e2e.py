@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from typing import Any
 
@@ -13,14 +11,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from moesif_core.asgi import MoesifMiddleware as AsgiMiddleware
+from moesif_core.testing import make_jwt
 from moesif_core.wsgi import MoesifMiddleware as WsgiMiddleware
-
-
-def jwt(claims: dict[str, Any]) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'none'})}.{part(claims)}.sig"
 
 
 def rule(
@@ -166,8 +158,8 @@ async def test_asgi_user_cohort_rule_fills_merge_tags(served: Any) -> None:
             assert time.monotonic() < deadline
             await __import__("asyncio").sleep(0.02)
         reached.clear()
-        heavy = await client.get("/items", headers={"Authorization": f"Bearer {jwt({'sub': 'heavy-user'})}"})
-        light = await client.get("/items", headers={"Authorization": f"Bearer {jwt({'sub': 'light-user'})}"})
+        heavy = await client.get("/items", headers={"Authorization": f"Bearer {make_jwt({'sub': 'heavy-user'})}"})
+        light = await client.get("/items", headers={"Authorization": f"Bearer {make_jwt({'sub': 'light-user'})}"})
         anonymous = await client.get("/private/data")
         public = await client.get("/public")
         graphql = await client.post("/graphql", json={"operationName": "DeleteAll"})

@@ -10,15 +10,11 @@ import pytest
 
 from moesif_core.identify import Identifier, identify_from_headers, jwt_claims
 from moesif_core.settings import Settings
+from moesif_core.testing import make_jwt
 
 
 def _segment(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def make_jwt(payload: Any) -> str:
-    header = _segment(b'{"alg":"HS256","typ":"JWT"}')
-    return f"{header}.{_segment(orjson.dumps(payload))}.c2lnbmF0dXJl"
 
 
 def settings(**extra: Any) -> Settings:

@@ -245,3 +245,13 @@ def test_leaving_the_block_kills_a_server_that_ignores_sigterm(tmp_path: Path) -
     with serve([sys.executable, str(script), str(port)], port=port, stop_timeout=0.5) as server:
         process = server.process
     assert process.returncode == -signal.SIGKILL
+
+
+def test_make_jwt_carries_claims_the_middleware_reads() -> None:
+    from moesif_core.identify import identify_from_headers
+    from moesif_core.settings import Settings
+    from moesif_core.testing import make_jwt
+
+    settings = Settings.resolve({"APPLICATION_ID": "a", "AUTHORIZATION_COMPANY_ID_FIELD": "org.id"}, environ={})
+    token = make_jwt({"sub": "user-7", "org": {"id": "acme"}})
+    assert identify_from_headers({"authorization": f"Bearer {token}"}, settings) == ("user-7", "acme")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from moesif_core.testing import free_port, moesif_environ, serve
+from moesif_core.testing import free_port, make_jwt, moesif_environ, serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def bearer(claims: dict[str, Any]) -> str:
-    """An unsigned-looking JWT: the builder reads the payload only, as the incumbents do."""
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    return f"Bearer {part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+    return f"Bearer {make_jwt(claims)}"
 
 
 def load_example() -> ModuleType:

@@ -6,7 +6,6 @@ The example's development.ini in process with WebTest, then once under ``gunicor
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,19 +18,14 @@ import requests
 import webtest
 from pyramid.paster import get_app
 
-from moesif_core.testing import free_port, moesif_environ, serve
+from moesif_core.testing import free_port, make_jwt, moesif_environ, serve
 from pyramid_moesif import get_moesif
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def bearer(claims: dict[str, Any]) -> str:
-    """An unsigned-looking JWT: the builder reads the payload only, as the incumbents do."""
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    return f"Bearer {part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+    return f"Bearer {make_jwt(claims)}"
 
 
 def by_path(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

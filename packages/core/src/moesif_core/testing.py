@@ -1,4 +1,4 @@
-"""Helpers for testing code instrumented with moesif: a recording stand-in for the agent, and a server runner.
+"""Helpers for testing code instrumented with moesif: a recording stand-in for the agent, JWTs, and a server runner.
 
 :class:`RecordingAgent` replaces the :class:`~moesif_core.agent.Agent` where a test looks at what the
 capture layer recorded (method, path, status, bodies, user) rather than at delivery: it keeps every
@@ -26,6 +26,7 @@ Nothing here is imported by ``moesif_core`` itself: import ``moesif_core.testing
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -37,11 +38,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
+import orjson
+
 from .record import RawExchange
 from .remote_config import RemoteConfig
 from .settings import Settings
 
-__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "moesif_environ", "serve"]
+__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "make_jwt", "moesif_environ", "serve"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -145,6 +148,19 @@ class RecordingAgent:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+
+def make_jwt(claims: Mapping[str, Any], *, header: Mapping[str, Any] | None = None) -> str:
+    """A JWT carrying ``claims``, for tests of user and company identification.
+
+    The middleware reads the payload and never checks signatures (analytics, not authentication),
+    so the signature part is a placeholder. Send it as ``f"Bearer {make_jwt({'sub': 'user-1'})}"``.
+    """
+
+    def segment(value: Mapping[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode("ascii")
+
+    return f"{segment(header or {'alg': 'HS256', 'typ': 'JWT'})}.{segment(claims)}.c2lnbmF0dXJl"
 
 
 def free_port() -> int:
