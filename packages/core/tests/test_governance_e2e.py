@@ -11,32 +11,9 @@ import pytest
 from fastapi import FastAPI, Request
 
 from moesif_core.asgi import MoesifMiddleware as AsgiMiddleware
+from moesif_core.testing import governance_rule as rule
 from moesif_core.testing import make_jwt
 from moesif_core.wsgi import MoesifMiddleware as WsgiMiddleware
-
-
-def rule(
-    rule_id: str,
-    kind: str,
-    *,
-    block: bool = True,
-    applied_to: str = "matching",
-    unidentified: bool = False,
-    groups: list[list[tuple[str, str]]] | None = None,
-    status: int = 403,
-    headers: dict[str, str] | None = None,
-    body: Any = None,
-) -> dict[str, Any]:
-    return {
-        "_id": rule_id,
-        "type": kind,
-        "block": block,
-        "applied_to": applied_to,
-        "applied_to_unidentified": unidentified,
-        "regex_config": [{"conditions": [{"path": p, "value": v} for p, v in g]} for g in (groups or [])],
-        "response": {"status": status, "headers": headers or {}, "body": body},
-    }
-
 
 RULES = [
     rule(

@@ -8,29 +8,7 @@ from typing import Any
 import pytest
 
 from moesif_core.governance import Governor, RequestFacts
-
-
-def rule(
-    rule_id: str,
-    kind: str = "regex",
-    *,
-    block: bool = True,
-    applied_to: str = "matching",
-    unidentified: bool = False,
-    groups: list[list[tuple[str, str]]] | None = None,
-    status: Any = 403,
-    headers: dict[str, str] | None = None,
-    body: Any = None,
-) -> dict[str, Any]:
-    return {
-        "_id": rule_id,
-        "type": kind,
-        "block": block,
-        "applied_to": applied_to,
-        "applied_to_unidentified": unidentified,
-        "regex_config": [{"conditions": [{"path": p, "value": v} for p, v in group]} for group in (groups or [])],
-        "response": {"status": status, "headers": headers or {}, "body": body},
-    }
+from moesif_core.testing import governance_rule as rule
 
 
 def facts(**kw: Any) -> RequestFacts:

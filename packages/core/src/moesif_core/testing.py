@@ -44,7 +44,7 @@ from .record import RawExchange
 from .remote_config import RemoteConfig
 from .settings import Settings
 
-__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "make_jwt", "moesif_environ", "serve"]
+__all__ = ["RecordingAgent", "Server", "ServerError", "free_port", "governance_rule", "make_jwt", "moesif_environ", "serve"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -161,6 +161,33 @@ def make_jwt(claims: Mapping[str, Any], *, header: Mapping[str, Any] | None = No
         return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode("ascii")
 
     return f"{segment(header or {'alg': 'HS256', 'typ': 'JWT'})}.{segment(claims)}.c2lnbmF0dXJl"
+
+
+def governance_rule(
+    rule_id: str,
+    kind: str = "regex",
+    *,
+    block: bool = True,
+    applied_to: str = "matching",
+    unidentified: bool = False,
+    groups: Sequence[Sequence[tuple[str, str]]] = (),
+    status: Any = 403,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+) -> dict[str, Any]:
+    """A governance rule as ``GET /v1/rules`` serves it, for ``LocalCollector.set_rules`` in tests.
+
+    ``groups`` are condition groups of ``(path, regex)`` pairs: ANDed within a group, ORed across.
+    """
+    return {
+        "_id": rule_id,
+        "type": kind,
+        "block": block,
+        "applied_to": applied_to,
+        "applied_to_unidentified": unidentified,
+        "regex_config": [{"conditions": [{"path": path, "value": value} for path, value in group]} for group in groups],
+        "response": {"status": status, "headers": dict(headers or {}), "body": body},
+    }
 
 
 def free_port() -> int:
