@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -29,8 +30,18 @@ _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 class CollectorProcess:
     """A started collector subprocess; use as a context manager or call :meth:`stop`."""
 
-    def __init__(self, log_path: str | None = None) -> None:
-        cmd = [sys.executable, "-m", "moesif_core.collector", "serve", "--port", "0", "--db", ":memory:", "--lenient"]
+    def __init__(self, log_path: str | None = None, *, sink: bool = False) -> None:
+        # sink=True: benchmarks.sink, which only checks and counts (it measures the sender, not SQLite).
+        if sink:
+            cmd = [sys.executable, "-m", "benchmarks.sink", "--port", "0"]
+        else:
+            cmd = [sys.executable, "-m", "moesif_core.collector", "serve", "--port", "0", "--db", ":memory:", "--lenient"]
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
         # Its output goes to a file (never a pipe nobody reads: a full or closed pipe would stop it).
         self._log: IO[str] = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop)
             "w+", prefix="moesif-bench-collector-", suffix=".log", delete=log_path is None
@@ -39,9 +50,7 @@ class CollectorProcess:
             self._log.close()
             self._log = open(log_path, "w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
         self._conn: http.client.HTTPConnection | None = None
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env, cwd=root)
         deadline = time.monotonic() + 30
         self.base_uri = ""
         self.port = 0

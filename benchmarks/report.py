@@ -80,16 +80,16 @@ def targets_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "all": {k: round(v, 2) for k, v in p99.items()},
                 }
             )
-    sender = results.get("sender", {}).get("throughput")
-    if sender and sender.get("events_per_s"):
+    rates = {t["receiver"]: t["events_per_s"] for t in results.get("sender", {}).get("throughput") or [] if t.get("events_per_s")}
+    if rates.get("sink"):
         out.append(
             {
                 "target": "sender events/s (2 KB bodies)",
                 "limit": f">= {TARGETS['sender_events_per_s_min']}",
-                "figure": sender["events_per_s"],
-                "where": "one process",
-                "met": sender["events_per_s"] >= TARGETS["sender_events_per_s_min"],
-                "all": {},
+                "figure": rates["sink"],
+                "where": "one process, to the counting sink",
+                "met": rates["sink"] >= TARGETS["sender_events_per_s_min"],
+                "all": {k: round(v) for k, v in rates.items()},
             }
         )
     return out
@@ -168,12 +168,16 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
     sender = results.get("sender")
     if sender:
         lines += ["## Sender", ""]
-        t = sender.get("throughput")
-        if t:
+        for t in sender.get("throughput") or []:
+            receiver = (
+                "the counting sink (`benchmarks/sink.py`: un-gzips, checks and counts)"
+                if t["receiver"] == "sink"
+                else "the local collector (parses and stores each event in SQLite before it answers)"
+            )
             lines.append(
-                f"- Agent alone: {t['stored']} of {t['n']} records with 2 KB request and response bodies stored in "
-                f"{t['seconds']:.2f} s: **{_f(t['events_per_s'], '.0f')} events/s** (one process; sender CPU "
-                f"{t['sender_cpu_us_per_event']:.0f} µs/event; the collector process used {t['collector_cpu_us_per_event']:.0f} µs/event)."
+                f"- Agent alone -> {receiver}: {t['stored']} of {t['n']} records with 2 KB request and response bodies "
+                f"acknowledged in {t['seconds']:.2f} s: **{_f(t['events_per_s'], '.0f')} events/s** (one process; sender CPU "
+                f"{t['sender_cpu_us_per_event']:.0f} µs/event; the receiver used {t['collector_cpu_us_per_event']:.0f} µs/event)."
             )
         for d in sender.get("drain", []):
             drained = (

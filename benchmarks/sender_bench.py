@@ -2,8 +2,9 @@
 
 - Throughput: ``n`` records with request and response bodies of 2 KB submitted straight to a
   :class:`moesif_core.agent.Agent` in a worker process, timed until ``Agent.flush`` says the
-  collector acknowledged every one (the collector stores before it answers 201). The collector
-  process's own CPU over the run is reported too: on a 2-core machine it can be the limit.
+  receiver acknowledged every one. Twice: to :mod:`benchmarks.sink`, which checks and counts
+  (the sender's own capacity), and to the local collector, which stores before it answers 201
+  (end to end; on a 2-core machine its SQLite work is the limit). The receiver's CPU is reported.
 - Drain: a burst of ``burst`` POST 2 KB requests through the middleware (in-process driver),
   then the time from the end of the burst until the collector has every event; ours and the
   incumbent, Flask (moesifwsgi) and FastAPI (moesifasgi, bounded: it sends 100 events/s).
@@ -23,26 +24,32 @@ from .worker_client import WorkerProcess
 __all__ = ["run_drain", "run_throughput"]
 
 
-def run_throughput(n: int, logdir: Path, timeout: float, echo: Any = print) -> dict[str, Any]:
-    with (
-        CollectorProcess(str(logdir / "collector-sender.log")) as collector,
-        WorkerProcess(logdir / "worker-sender.log") as worker,
-    ):
-        collector_cpu0 = collector.cpu_seconds()
-        result = worker.call(
-            "sender", base_uri=collector.base_uri, n=n, body_bytes=2048, queue_max_bytes=1 << 30, timeout=timeout
+def run_throughput(n: int, logdir: Path, timeout: float, echo: Any = print) -> list[dict[str, Any]]:
+    """Our agent's delivery rate to the counting sink (the sender's own capacity) and to the local collector."""
+    rows = []
+    for receiver in ("sink", "collector"):
+        with (
+            CollectorProcess(str(logdir / f"{receiver}-sender.log"), sink=receiver == "sink") as collector,
+            WorkerProcess(logdir / f"worker-sender-{receiver}.log") as worker,
+        ):
+            collector_cpu0 = collector.cpu_seconds()
+            result = worker.call(
+                "sender", base_uri=collector.base_uri, n=n, body_bytes=2048, queue_max_bytes=1 << 30, timeout=timeout
+            )
+            stored = collector.count()
+            result["collector_cpu"] = collector.cpu_seconds() - collector_cpu0
+        result["receiver"] = receiver
+        result["stored"] = stored
+        result["events_per_s"] = stored / result["seconds"] if result["seconds"] > 0 else None
+        result["sender_cpu_us_per_event"] = result["cpu"] / max(1, stored) * 1e6
+        result["collector_cpu_us_per_event"] = result["collector_cpu"] / max(1, stored) * 1e6
+        what = "counting sink" if receiver == "sink" else "local collector (SQLite)"
+        echo(
+            f"  agent -> {what}: {stored}/{n} events of 2 KB bodies in {result['seconds']:.2f} s -> {result['events_per_s']:.0f} events/s"
+            f"  (sender CPU {result['sender_cpu_us_per_event']:.0f} us/event, receiver CPU {result['collector_cpu_us_per_event']:.0f} us/event)"
         )
-        stored = collector.count()
-        result["collector_cpu"] = collector.cpu_seconds() - collector_cpu0
-    result["stored"] = stored
-    result["events_per_s"] = stored / result["seconds"] if result["seconds"] > 0 else None
-    result["sender_cpu_us_per_event"] = result["cpu"] / max(1, stored) * 1e6
-    result["collector_cpu_us_per_event"] = result["collector_cpu"] / max(1, stored) * 1e6
-    echo(
-        f"  agent: {stored}/{n} events of 2 KB bodies stored in {result['seconds']:.2f} s -> {result['events_per_s']:.0f} events/s"
-        f"  (sender CPU {result['sender_cpu_us_per_event']:.0f} us/event, collector CPU {result['collector_cpu_us_per_event']:.0f} us/event)"
-    )
-    return result
+        rows.append(result)
+    return rows
 
 
 def run_drain(burst: int, logdir: Path, timeouts: dict[str, float], echo: Any = print) -> list[dict[str, Any]]:

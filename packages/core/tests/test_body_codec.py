@@ -8,6 +8,9 @@ import zlib
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from moesif_core.body_codec import decode_body, decompress, encode_body
 
@@ -141,3 +144,92 @@ def test_a_body_that_is_not_bytes_is_ignored_not_converted() -> None:
     assert decode_body(2_000_000_000, None, None, 100) == (None, None, False)  # type: ignore[arg-type]
     assert decode_body("text", None, None, 100) == (None, None, False)  # type: ignore[arg-type]
     assert encode_body(bytearray(b"[1]")) == ([1], "json")
+
+
+# -- embedding: JSON bodies go into the event as their own bytes ---------------------------------
+
+
+def embedded(data: bytes, **hooks: object) -> object:
+    return decode_body(data, None, "application/json", 1 << 20, embed=True, **hooks).body  # type: ignore[arg-type]
+
+
+def test_embedded_json_keeps_the_bytes_as_sent() -> None:
+    text = b'{"price": 1.10, "big": 123456789012345678901234567890, "list" : [ 1 ]}'
+    body = embedded(text)
+    assert isinstance(body, orjson.Fragment)
+    assert orjson.dumps({"body": body}) == b'{"body":' + text + b"}"
+
+
+def test_embedding_drops_the_byte_order_mark() -> None:
+    assert orjson.dumps(embedded(b'\xef\xbb\xbf{"a": 1}')) == b'{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1e400}',  # valid JSON that overflows a double: orjson refuses it, so the parse path decides
+        b'{"a": 1E+309}',
+        b"[1" + b"0" * 320 + b"]",
+        b'{"a": "\xff"}',  # not UTF-8
+        b'{"a": "\xed\xa0\x80"}',  # an encoded surrogate
+        b'{"a": 1,}',
+        b'{"a": 1} trailing',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_bodies_that_cannot_be_embedded_take_the_parsing_path(text: bytes) -> None:
+    with_embed = decode_body(text, None, "application/json", 1 << 20, embed=True)
+    without = decode_body(text, None, "application/json", 1 << 20)
+    assert not isinstance(with_embed.body, orjson.Fragment)
+    assert with_embed == without
+
+
+def test_a_raised_recursion_limit_does_not_let_deep_bodies_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "getrecursionlimit", lambda: 100_000)
+    deep = b"[" * 600 + b"]" * 600
+    assert not isinstance(embedded(deep), orjson.Fragment)
+    assert isinstance(embedded(b"[" * 100 + b"]" * 100), orjson.Fragment)
+
+
+def test_a_body_that_may_hold_a_masked_key_is_parsed_and_masked() -> None:
+    seen: list[object] = []
+
+    def masker(value: object) -> object:
+        seen.append(value)
+        return {"masked": True}
+
+    body = embedded(b'{"password": "x"}', json_masker=masker, mask_prefilter=lambda data, folded: b'"password"' in folded)
+    assert body == {"masked": True} and seen == [{"password": "x"}]
+    clean = embedded(b'{"name": "x"}', json_masker=masker, mask_prefilter=lambda data, folded: False)
+    assert isinstance(clean, orjson.Fragment) and len(seen) == 1
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False, allow_infinity=False), st.text()
+    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    max_leaves=25,
+)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(
+    value=json_values,
+    pretty=st.booleans(),
+    cut=st.integers(0, 40),
+    noise=st.binary(max_size=3),
+)
+def test_embedding_never_changes_what_the_event_says(value: object, pretty: bool, cut: int, noise: bytes) -> None:
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0)
+    # Also bodies that are almost JSON: a few bytes changed somewhere.
+    for data in (text, text[: len(text) - cut] + noise + text[len(text) - cut :]):
+        fast = decode_body(data, None, None, 1 << 20, embed=True)
+        slow = decode_body(data, None, None, 1 << 20)
+        assert fast.transfer_encoding == slow.transfer_encoding
+        if isinstance(fast.body, orjson.Fragment):
+            assert orjson.loads(orjson.dumps(fast.body)) == slow.body
+        else:
+            assert fast.body == slow.body

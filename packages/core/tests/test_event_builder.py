@@ -340,6 +340,14 @@ def test_build_json_gives_the_serialised_event() -> None:
     assert orjson.loads(data) == builder.build(record)
 
 
+def test_build_json_writes_json_bodies_as_they_came_unless_they_need_masking() -> None:
+    builder = EventBuilder(settings())
+    data = builder.build_json(asgi_record(request_body=b'{"price": 1.10}', response_body=b'{"id": 7, "Token": "t0k"}'))
+    assert data is not None
+    assert b'"body":{"price": 1.10}' in data  # not re-encoded: the number keeps its digits
+    assert orjson.loads(data)["response"]["body"] == {"id": 7, "Token": MASK}
+
+
 def test_surrogates_in_user_values_do_not_break_serialisation(caplog: pytest.LogCaptureFixture) -> None:
     record = asgi_record(user_id="bad\ud800id", request_header_style="pairs", request_headers=[("x-odd", "a\udcffb")])
     event = EventBuilder(settings()).build(record)
@@ -440,6 +448,8 @@ def test_build_never_raises_and_always_serialises(
     event = builder.build(record)
     assert event is not None
     assert orjson.loads(dumps_event(event))["request"]["verb"] == "POST"
+    data = builder.build_json(record)
+    assert data is not None and orjson.loads(data) == orjson.loads(dumps_event(event))
     assert isinstance(event["response"]["status"], int)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from moesif_core.masking import (
     DEFAULT_BODY_MASKS,
@@ -155,3 +156,80 @@ def test_prefilter_handles_names_with_other_characters_and_escaped_keys() -> Non
     assert may_hold_masked_field(b'{"X-Secret-Field": "v"}', names)
     assert may_hold_masked_field(b'{"pass\\u0077ord": "v"}', names)  # an escaped key is always walked
     assert not may_hold_masked_field(b'{"user_passwords_count": 3, "note": "secret field"}', names)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{ "Password" : "x" }',  # Jackson's pretty printer puts a space before the colon
+        b'{\n  "items": [\n    {\n      "TOKEN":\t"x"\n    }\n  ]\n}',
+        b'[{"a": 1}, {"b": {"api_key": 2}}]',
+        b'{"a":1,"cvv":1}',
+    ],
+)
+def test_prefilter_finds_keys_however_the_json_is_laid_out(body: bytes) -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    assert may_hold_masked_field(body, frozenset(DEFAULT_BODY_MASKS))
+
+
+def test_prefilter_ignores_names_that_are_only_values() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    names = frozenset(DEFAULT_BODY_MASKS)
+    assert not may_hold_masked_field(b'{"kind": "token", "tags": ["password", "secret"]}', names)
+    assert not may_hold_masked_field(b'{"a": "x\\"token\\": y"}', names)  # an escaped quote inside a value
+
+
+def test_prefilter_folds_names_with_digits_signs_and_case_like_the_body() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    names = frozenset({"api+key2", "pass word"})
+    assert may_hold_masked_field(b'{"API+KEY2": 1}', names)
+    assert may_hold_masked_field(b'{"pass word": 1}', names)
+    assert not may_hold_masked_field(b'{"api_key": 1}', names)
+
+
+def test_prefilter_walks_bodies_whose_keys_may_be_escaped() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    assert may_hold_masked_field(b'{"x\\/y": 1}', frozenset({"x/y"}))
+    assert not may_hold_masked_field(b'{"a": "\\n"}', frozenset({"x/y"}))
+    assert may_hold_masked_field(b'{"a": 1}', frozenset({'quo"te'}))  # a name JSON must escape: always walked
+
+
+def test_only_the_kelvin_sign_lower_cases_to_ascii_and_it_is_walked() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    folding = [c for c in range(128, 0x110000) if not 0xD800 <= c <= 0xDFFF and chr(c).lower().isascii()]
+    assert folding == [0x212A]
+    body = '{"api_\u212aey": "x"}'.encode()
+    names = frozenset(DEFAULT_BODY_MASKS)
+    assert may_hold_masked_field(body, names)
+    assert mask_json(orjson.loads(body), names) == {"api_\u212aey": MASK}
+
+
+def test_prefilter_walks_non_ascii_bodies_when_a_name_is_not_ascii() -> None:
+    from moesif_core.masking import may_hold_masked_field
+
+    names = frozenset({"contraseña"})
+    assert may_hold_masked_field('{"CONTRASEÑA": 1}'.encode(), names)
+    assert not may_hold_masked_field(b'{"clave": 1}', names)
+
+
+@pytest.mark.parametrize(
+    ("text", "overflows"),
+    [
+        (b"[1e400]", True),
+        (b"[1E+309]", True),
+        (b"[1.5e308]", True),  # three exponent digits: a false alarm at worst, and the parser decides
+        (b"[1" + b"0" * 310 + b"]", True),
+        (b"[1e-400]", False),
+        (b"[1.5e30, 12345, -7]", False),
+        (b'{"e": "0e00"}', False),
+    ],
+)
+def test_overflow_check_finds_every_number_a_double_cannot_hold(text: bytes, overflows: bool) -> None:
+    from moesif_core.json_fold import fold, may_overflow
+
+    assert may_overflow(fold(text)) is overflows

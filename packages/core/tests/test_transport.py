@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from moesif_core.transport import HttpTransport, TransportError, gzip_body
+from moesif_core.transport import HttpTransport, TransportError, gzip_body, gzip_parts
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -133,3 +133,11 @@ def test_tls_is_verified_so_a_self_signed_collector_is_refused(self_signed_cert:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_gzip_parts_is_the_gzip_of_the_concatenation() -> None:
+    import gzip
+
+    parts = (b"[", b'{"a":1},' * 1000 + b'{"a":2}', b"]")
+    assert gzip.decompress(gzip_parts(parts)) == b"".join(parts)
+    assert gzip.decompress(gzip_parts(())) == b""

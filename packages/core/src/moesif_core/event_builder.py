@@ -28,7 +28,7 @@ from .event_model import EventModel, event_from_model
 from .headers import normalize_headers
 from .identify import Identifier
 from .log import logger, warn_once
-from .masking import TRANSACTION_ID_HEADER, Masks, mask_form, mask_headers, mask_json, may_hold_masked_field
+from .masking import TRANSACTION_ID_HEADER, KeyFinder, Masks, mask_form, mask_headers, mask_json
 from .record import RawExchange
 from .settings import Settings
 from .timefmt import format_event_time
@@ -68,7 +68,7 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     """A copy of ``value`` made only of what orjson always accepts (the rare path after a failed dumps)."""
     if depth > _SAFE_DEPTH:
         return "*****"
-    if value is None or isinstance(value, (bool, float)):
+    if value is None or isinstance(value, (bool, float, orjson.Fragment)):
         return value
     if isinstance(value, str):
         try:
@@ -110,10 +110,41 @@ def _safe_str(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+class _BodyHooks:
+    """The masking hooks :func:`decode_body` takes, for one set of body field names."""
+
+    __slots__ = ("form", "json", "prefilter")
+
+    def __init__(self, names: frozenset[str], masked: list[str] | None) -> None:
+        def json_masker(value: Any) -> Any:
+            return mask_json(value, names, masked)
+
+        def form_masker(raw: bytes) -> bytes:
+            return mask_form(raw, names, masked)
+
+        self.json = json_masker
+        self.form = form_masker
+        self.prefilter = KeyFinder.of(names).may_match
+
+    @classmethod
+    def of(cls, names: frozenset[str], masked: list[str] | None) -> _BodyHooks | None:
+        """None when there is nothing to mask."""
+        return cls(names, masked) if names else None
+
+
 class EventBuilder:
     """Builds events for one settings object; thread-safe, build once per middleware instance."""
 
-    __slots__ = ("_api_version", "_debug", "_decoded_limit", "_identifier", "_mask_event_model", "_masks")
+    __slots__ = (
+        "_api_version",
+        "_debug",
+        "_decoded_limit",
+        "_identifier",
+        "_mask_event_model",
+        "_masks",
+        "_request_hooks",
+        "_response_hooks",
+    )
 
     def __init__(self, settings: Settings) -> None:
         self._api_version = settings.api_version
@@ -123,6 +154,9 @@ class EventBuilder:
         # A compressed body expands: allow some room beyond the capture cap, never unbounded.
         self._decoded_limit = max(settings.log_body_max_bytes, 65536) * 4
         self._mask_event_model: Callable[..., Any] | None = settings.mask_event_model
+        # Made once: the request path of the sender must not build closures per body.
+        self._request_hooks = _BodyHooks.of(self._masks.request_body, None)
+        self._response_hooks = _BodyHooks.of(self._masks.response_body, None)
 
     @property
     def identifier(self) -> Identifier:
@@ -141,7 +175,8 @@ class EventBuilder:
 
     def _build_safely(self, record: RawExchange, *, serialise: bool) -> tuple[dict[str, Any], bytes] | None:
         try:
-            event = self._build(record)
+            # Bodies ride as orjson fragments of their own bytes only into JSON: build() returns values.
+            event = self._build(record, embed=serialise and self._mask_event_model is None)
             try:
                 data = dumps_event(event)
             except (TypeError, orjson.JSONEncodeError) as exc:
@@ -219,38 +254,25 @@ class EventBuilder:
             return None
         return cleaned if isinstance(cleaned, dict) else None
 
-    def _body(
-        self,
-        data: bytes | None,
-        headers: dict[str, str],
-        names: frozenset[str],
-        masked: list[str] | None,
-    ) -> DecodedBody:
+    def _body(self, data: bytes | None, headers: dict[str, str], hooks: _BodyHooks | None, embed: bool) -> DecodedBody:
         if not data:
             return DecodedBody(None, None, False)
-        json_masker = form_masker = prefilter = None
-        if names:
-
-            def prefilter(raw: bytes) -> bool:
-                return may_hold_masked_field(raw, names)
-
-            def json_masker(value: Any) -> Any:
-                return mask_json(value, names, masked)
-
-            def form_masker(raw: bytes) -> bytes:
-                return mask_form(raw, names, masked)
-
+        if hooks is None:
+            return decode_body(
+                data, headers.get("content-encoding"), headers.get("content-type"), self._decoded_limit, embed=embed
+            )
         return decode_body(
             data,
             headers.get("content-encoding"),
             headers.get("content-type"),
             self._decoded_limit,
-            json_masker=json_masker,
-            form_masker=form_masker,
-            mask_prefilter=prefilter,
+            json_masker=hooks.json,
+            form_masker=hooks.form,
+            mask_prefilter=hooks.prefilter,
+            embed=embed,
         )
 
-    def _build(self, record: RawExchange) -> dict[str, Any]:
+    def _build(self, record: RawExchange, *, embed: bool = False) -> dict[str, Any]:
         masks = self._masks
         debug = self._debug
         request_headers = normalize_headers(record.request_headers, record.request_header_style)
@@ -263,19 +285,24 @@ class EventBuilder:
         # Ids first: masking below hides the very header they come from.
         user_id, company_id = self._identity(record, request_headers)
 
-        request_masked: list[str] | None = [] if debug else None
-        response_masked: list[str] | None = [] if debug else None
-        request_body = self._body(record.request_body, request_headers, masks.request_body, request_masked)
-        response_body = self._body(record.response_body, response_headers, masks.response_body, response_masked)
+        request_masked: list[str] = []
+        response_masked: list[str] = []
+        if debug:  # hooks that also note the field names masked, for the log line below
+            request_hooks = _BodyHooks.of(masks.request_body, request_masked)
+            response_hooks = _BodyHooks.of(masks.response_body, response_masked)
+        else:
+            request_hooks, response_hooks = self._request_hooks, self._response_hooks
+        request_body = self._body(record.request_body, request_headers, request_hooks, embed)
+        response_body = self._body(record.response_body, response_headers, response_hooks, embed)
         masked_request_headers = mask_headers(request_headers, masks.request_headers)
         masked_response_headers = mask_headers(response_headers, masks.response_headers)
         if debug and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "moesif: masked request headers %s, request body fields %s, response headers %s, response body fields %s",
                 masked_request_headers,
-                sorted(set(request_masked or ())),
+                sorted(set(request_masked)),
                 masked_response_headers,
-                sorted(set(response_masked or ())),
+                sorted(set(response_masked)),
             )
 
         metadata = self._metadata(record)

@@ -16,10 +16,12 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
+from .json_fold import fold
 from .settings import Settings
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_HEADER_MASKS",
     "MASK",
     "MAX_BODY_DEPTH",
+    "KeyFinder",
     "Masks",
     "mask_form",
     "mask_headers",
@@ -138,6 +141,8 @@ def mask_headers(headers: dict[str, str], names: frozenset[str]) -> list[str]:
     if not names or not headers:
         return []
     hits = names.intersection(headers)
+    if not hits:
+        return []
     for name in hits:
         headers[name] = MASK
     return sorted(hits)
@@ -200,38 +205,69 @@ def mask_json(value: Any, names: frozenset[str], masked: list[str] | None = None
     return _walk(value, names, safe, 0, masked if masked is not None else [])
 
 
-# Bytes that can be part of a JSON key the default names could match; everything else becomes a
-# separator, lower-cased, so ``split()`` yields the body's words.
-_WORD_TABLE: Final = bytes(
-    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 95) else 32 for c in range(256)
-)
-_prefilters: dict[frozenset[str], tuple[frozenset[bytes], tuple[bytes, ...]]] = {}
+# The one non-ASCII character whose str.lower() is ASCII (KELVIN SIGN -> "k"): a key spelled with
+# it is masked by the walk, so a body holding it is always walked (see the test that checks all).
+_KELVIN_UTF8: Final = "\u212a".encode()
+_JSON_ESCAPED: Final = frozenset(b'"\\') | frozenset(range(32))
+
+
+class KeyFinder:
+    """The prefilter of one name set: a regex for the names as whole JSON keys, on the folded text.
+
+    Names are folded like the text (:mod:`moesif_core.json_fold`), so a key matches its name
+    whatever its case. The pattern starts where every folded key does, ``,"``; after it the
+    alternation is factored by first byte, so at each key sre follows one branch, not every name.
+    """
+
+    __slots__ = ("always", "pattern", "slash", "unicode_names")
+
+    def __init__(self, names: frozenset[str]) -> None:
+        encoded = sorted({fold(name.encode("utf-8")) for name in names} - {b""})
+        # A name JSON must escape can only appear escaped: such name sets are always walked.
+        self.always = any(_JSON_ESCAPED.intersection(name) for name in encoded)
+        self.slash = any(b"/" in name for name in encoded)  # "/" may be sent as "\/"
+        self.unicode_names = not all(name.isascii() for name in encoded)
+        by_first: dict[int, list[bytes]] = {}
+        for name in encoded:
+            by_first.setdefault(name[0], []).append(name[1:])
+        branches = [
+            re.escape(bytes([first])) + b"(?:" + b"|".join(re.escape(rest) for rest in rests) + b")"
+            for first, rests in by_first.items()
+        ]
+        self.pattern = re.compile(b',"(?:' + b"|".join(branches) + b')":') if branches else None
+
+    def may_match(self, data: bytes, folded: bytes | None = None) -> bool:
+        """False when no key of ``data`` can be one of the names; ``folded`` is ``fold(data)`` if already made."""
+        if self.pattern is None:
+            return False
+        if self.always or (b"\\" in data and (b"\\u" in data or (self.slash and b"\\/" in data))):
+            return True  # a key may be spelled with escapes the search cannot see
+        if not data.isascii() and (self.unicode_names or _KELVIN_UTF8 in data):
+            return True  # only ASCII is folded
+        return self.pattern.search(fold(data) if folded is None else folded) is not None
+
+    @classmethod
+    def of(cls, names: frozenset[str]) -> KeyFinder:
+        """The finder of ``names``, compiled once per name set."""
+        finder = _finders.get(names)
+        if finder is None:
+            if len(_finders) >= 64:
+                _finders.clear()
+            finder = _finders.setdefault(names, cls(names))
+        return finder
+
+
+_finders: dict[frozenset[str], KeyFinder] = {}
 
 
 def may_hold_masked_field(data: bytes, names: frozenset[str]) -> bool:
-    """False when no field named in ``names`` can be in ``data``, so the walk over every parsed key can be skipped.
+    """False when no key named in ``names`` can be in the JSON text ``data``, so parsing and walking it can be skipped.
 
-    Most bodies hold no credential field. Fields are matched whole and case-insensitively, so the
-    body's words (runs of letters, digits and ``_``) are compared with the names as a set; names
-    with other characters are searched as substrings. A body with backslash-u escapes could spell a
-    key in a way neither sees: it is always walked. A hit may be a value, not a key: then the walk decides.
+    Most bodies hold no credential field. Keys are matched whole and case-insensitively; a hit may
+    be inside a string value, and then the walk decides. Bodies with backslash-u escapes (and, for
+    non-ASCII names, non-ASCII bodies) are always walked.
     """
-    entry = _prefilters.get(names)
-    if entry is None:
-        if len(_prefilters) >= 64:
-            _prefilters.clear()
-        words = frozenset(n.encode("utf-8") for n in names if n.encode("utf-8").translate(_WORD_TABLE) == n.encode("utf-8"))
-        others = tuple(n.lower().encode("utf-8") for n in names if n.encode("utf-8") not in words)
-        entry = _prefilters.setdefault(names, (words, others))
-    words, others = entry
-    if b"\\u" in data:
-        return True
-    if not words.isdisjoint(data.translate(_WORD_TABLE).split()):
-        return True
-    if others:
-        lowered = data.lower()
-        return any(name in lowered for name in others)
-    return False
+    return KeyFinder.of(names).may_match(data)
 
 
 def mask_form(data: bytes, names: frozenset[str], masked: list[str] | None = None) -> bytes:

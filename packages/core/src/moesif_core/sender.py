@@ -31,7 +31,7 @@ from .counters import Counters
 from .log import logger, warn_once, warn_rate_limited
 from .record import RawExchange
 from .settings import Settings, mask_application_id
-from .transport import HttpTransport, Response, TransportError, gzip_body, is_retryable_status, retry_delay
+from .transport import HttpTransport, Response, TransportError, gzip_parts, is_retryable_status, retry_delay
 
 __all__ = ["ENTITY_KINDS", "EVENTS_PATH", "Builder", "Encoder", "EntityPost", "Sender", "encode", "make_encoder"]
 
@@ -224,21 +224,21 @@ class Sender:
         size = 2
         for blob in blobs:
             if chunk and size + len(blob) + 1 > limit:
-                self._post(transport, EVENTS_PATH, b"[" + b",".join(chunk) + b"]", len(chunk), deadline)
+                self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), len(chunk), deadline)
                 chunk = []
                 size = 2
             chunk.append(blob)
             size += len(blob) + 1
         if chunk:
-            self._post(transport, EVENTS_PATH, b"[" + b",".join(chunk) + b"]", len(chunk), deadline)
+            self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), len(chunk), deadline)
         for entity in entities:
-            self._post(transport, entity.path, entity.body, 1, deadline, entity=True)
+            self._post(transport, entity.path, (entity.body,), 1, deadline, entity=True)
 
     def _post(
         self,
         transport: HttpTransport,
         path: str,
-        body: bytes,
+        parts: tuple[bytes, ...],
         count: int,
         deadline: float | None,
         *,
@@ -247,7 +247,7 @@ class Sender:
         settings = self.settings
         debug = settings.debug
         what = path if entity else f"batch of {count}"
-        payload = gzip_body(body)
+        payload = gzip_parts(parts)
         attempt = 0
         while True:
             if self._abandoned.is_set() or (deadline is not None and time.monotonic() >= deadline):
