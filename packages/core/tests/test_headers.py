@@ -70,3 +70,20 @@ def test_a_mapping_with_two_letter_names_is_not_misread_as_pairs() -> None:
 
 def test_bytes_names_in_pairs_style_become_text() -> None:
     assert normalize_headers([(b"X-A", "1")], "pairs") == {"x-a": "1"}
+
+
+def test_a_whole_environ_gives_its_headers_and_nothing_else() -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/x",
+        "HTTP_HOST": "example.com",
+        "HTTP_X_REQUEST_ID": "abc",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "wsgi.input": object(),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    expected = {"host": "example.com", "x-request-id": "abc", "content-type": "application/json", "content-length": "2"}
+    assert normalize_headers(environ, "environ") == expected
+    # A value that is not text (a broken middleware) costs that entry only.
+    assert normalize_headers({**environ, "HTTP_X_ODD": 7, 3: "x"}, "environ") == {**expected, "x-odd": "7"}

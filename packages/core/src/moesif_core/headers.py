@@ -1,7 +1,7 @@
 """Header lists of the three shapes a :class:`~moesif_core.record.RawExchange` holds -> one plain dict.
 
-The capture layer keeps whatever the server built (an environ's ``HTTP_*`` keys, an ASGI list of
-byte pairs, a ``start_response`` list) because copying costs time in the request path. Here they
+The capture layer keeps whatever the server built (a copy of the environ, an ASGI list of byte
+pairs, a ``start_response`` list) because picking headers out costs time in the request path. Here they
 become ``{lower-case name: value}``, repeated headers joined with ``", "`` (the incumbent ASGI
 middleware kept only the last one). Malformed entries are skipped, never raised.
 
@@ -21,6 +21,7 @@ _NAME_CACHE_LIMIT: Final = 4096
 _wsgi_names: dict[str, str] = {}
 _asgi_names: dict[bytes, str] = {}
 _pair_names: dict[str, str] = {}
+_ENVIRON_CONTENT_KEYS: Final = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 
 def _wsgi_name(key: str) -> str:
@@ -73,9 +74,17 @@ def _fast(headers: Any, style: str) -> dict[str, str]:
     if style == "asgi":
         asgi_names = _asgi_names
         out = {asgi_names.get(key) or _asgi_name(key): value.decode("latin-1") for key, value in headers}
-    elif style == "wsgi":
+    elif style in {"wsgi", "environ"}:
         wsgi_names = _wsgi_names  # _wsgi_name raises on a non-str name
-        out = {wsgi_names.get(key) or _wsgi_name(key): value for key, value in headers}
+        if style == "environ":
+            content = _ENVIRON_CONTENT_KEYS
+            out = {
+                wsgi_names.get(key) or _wsgi_name(key): value
+                for key, value in headers.items()
+                if key[:5] == "HTTP_" or key in content
+            }
+        else:
+            out = {wsgi_names.get(key) or _wsgi_name(key): value for key, value in headers}
         for value in out.values():
             if type(value) is not str:
                 raise TypeError
@@ -109,10 +118,12 @@ def _careful(headers: Any, style: str) -> dict[str, str]:
         for item in items:
             try:
                 key, value = item
+                if style == "environ" and not (isinstance(key, str) and (key[:5] == "HTTP_" or key in _ENVIRON_CONTENT_KEYS)):
+                    continue  # the rest of an environ is not headers
                 if isinstance(key, (bytes, bytearray, memoryview)):
                     name = bytes(key).decode("latin-1").lower()
                 elif isinstance(key, str):
-                    name = _wsgi_name(key) if style == "wsgi" else key.lower()
+                    name = _wsgi_name(key) if style in ("wsgi", "environ") else key.lower()
                 else:
                     continue
                 if not name or value is None:
@@ -126,12 +137,17 @@ def _careful(headers: Any, style: str) -> dict[str, str]:
 
 
 def normalize_headers(headers: Any, style: str) -> dict[str, str]:
-    """``record.request_headers`` (or response) of ``style`` ("wsgi", "asgi", "pairs") -> ``{name: value}``.
+    """``record.request_headers`` (or response) of ``style`` ("wsgi", "asgi", "pairs", "environ") -> ``{name: value}``.
 
     Never raises; a new dict each call, so the caller may mask it in place.
     """
     if not headers:
         return {}
+    if style == "environ" and type(headers) is dict:
+        try:
+            return _fast(headers, style)
+        except Exception:
+            return _careful(headers, style)
     if type(headers) is not list and type(headers) is not tuple:
         return _careful(headers, style)  # a mapping, a generator: rare, and unpacking them blindly misreads them
     try:
