@@ -124,7 +124,8 @@ class _Worker:
         from .apps import ECHO_BODY
         from .stacks import APPLICATION_ID
 
-        body = (ECHO_BODY * (body_bytes // len(ECHO_BODY) + 1))[:body_bytes]
+        template = (ECHO_BODY * (body_bytes // len(ECHO_BODY) + 1))[:body_bytes]
+        marker = b"ord_7f3a9c"  # each record gets its own order id, so no two bodies are the same object or bytes
         settings = Settings.resolve(
             {"APPLICATION_ID": APPLICATION_ID, "BASE_URI": base_uri, "EVENT_QUEUE_MAX_BYTES": queue_max_bytes}
         )
@@ -145,11 +146,12 @@ class _Worker:
                 ("HTTP_USER_AGENT", "bench-client/1.0"),
             ]
             record.request_header_style = "wsgi"
+            body = template.replace(marker, f"ord_{i:06d}".encode(), 1)
             record.request_body = body
             record.request_body_size = body_bytes
             record.status = 200
             record.response_headers = [("Content-Type", "application/json"), ("Content-Length", str(body_bytes))]
-            record.response_body = body
+            record.response_body = template.replace(marker, f"ord_{i:06d}".encode(), 1)  # its own copy, as from a server
             record.response_body_size = body_bytes
             record.client_addr = "127.0.0.1"
             record.transaction_id = f"00000000-0000-4000-8000-{i:012d}"
