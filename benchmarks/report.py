@@ -126,6 +126,12 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
         for t in targets:
             fig = f"{t['figure']:.0f}" if "events" in t["target"] else f"{t['figure']:.2f}"
             lines.append(f"| {t['target']} | {t['limit']} | {fig} | {t['where']} | {'yes' if t['met'] else 'no'} |")
+        if not all(t["met"] for t in targets):
+            lines += [
+                "",
+                "Where the time goes and what stands in the way of the targets not met, from profiles: "
+                "[benchmarks/ANALYSIS.md](../ANALYSIS.md).",
+            ]
         lines.append("")
     inproc = results.get("inprocess") or []
     if inproc:
