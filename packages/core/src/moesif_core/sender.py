@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import threading
 import time
-from time import sleep
 from collections.abc import Callable
+from time import sleep
 from typing import Any, Final
 
 import orjson
