@@ -154,14 +154,15 @@ class _Exchange:
         "scope",
     )
 
-    def __init__(self, middleware: MoesifMiddleware, scope: Scope, record: RawExchange) -> None:
+    def __init__(self, middleware: MoesifMiddleware, scope: Scope, record: RawExchange, has_body: bool) -> None:
         self.middleware = middleware
         self.scope = scope
         self.record = record
         self.annotations = RequestAnnotations()
-        log_body = middleware.settings.log_body
-        self.request_body = BodyTee(middleware.settings.log_body_max_bytes) if log_body else None
-        self.response_body = BodyTee(middleware.settings.log_body_max_bytes) if log_body else None
+        settings = middleware.settings
+        log_body = settings.log_body
+        self.request_body = BodyTee(settings.log_body_max_bytes) if log_body and has_body else None
+        self.response_body = BodyTee(settings.log_body_max_bytes) if log_body else None
         self.keep = True
         self.done = False
         self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
@@ -197,16 +198,10 @@ class _Exchange:
 
     async def _identify(self, headers: list[tuple[bytes, bytes]]) -> None:
         mw = self.middleware
-        settings = mw.settings
-        if (
-            settings.identify_user is None
-            and settings.identify_company is None
-            and settings.get_session_token is None
-            and settings.get_metadata is None
-            and settings.skip is None
-        ):
+        if not mw.has_callbacks:
             self.annotations.apply_to(self.record)
             return
+        settings = mw.settings
         request = mw.make_request(self.scope)
         response = AsgiResponse(self.record.status, headers)
         ann = self.annotations
@@ -290,6 +285,18 @@ class MoesifMiddleware(AgentApi):
             agent = Agent(self.settings, user_agent=user_agent or f"moesif-core/{__version__}")
         self.agent = agent
         self._request_factory = request_factory or AsgiRequest
+        settings_ = self.settings
+        # Checked on every response: one attribute instead of five.
+        self.has_callbacks = any(
+            cb is not None
+            for cb in (
+                settings_.identify_user,
+                settings_.identify_company,
+                settings_.get_session_token,
+                settings_.get_metadata,
+                settings_.skip,
+            )
+        )
         self._gate = GovernanceGate(self.agent)
         self._started = False
         if self.settings.capture_outgoing_requests:
@@ -487,7 +494,7 @@ class MoesifMiddleware(AgentApi):
         record.client_addr = client[0] if client else None
         if not settings.disabled_transaction_id:
             record.transaction_id = txn if txn and len(txn) <= 128 else new_transaction_id()
-        exchange = _Exchange(self, scope, record)
+        exchange = _Exchange(self, scope, record, has_body)
         scope[ANNOTATIONS_KEY] = exchange.annotations
         return exchange, has_body
 
