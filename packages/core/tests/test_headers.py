@@ -87,3 +87,11 @@ def test_a_whole_environ_gives_its_headers_and_nothing_else() -> None:
     assert normalize_headers(environ, "environ") == expected
     # A value that is not text (a broken middleware) costs that entry only.
     assert normalize_headers({**environ, "HTTP_X_ODD": 7, 3: "x"}, "environ") == {**expected, "x-odd": "7"}
+
+
+def test_environ_names_cache_stays_bounded_under_made_up_header_names() -> None:
+    from moesif_core import headers as headers_module
+
+    for i in range(headers_module._NAME_CACHE_LIMIT + 10):
+        assert normalize_headers({f"HTTP_X_MADE_UP_{i}": "v", "wsgi.input": None}, "environ") == {f"x-made-up-{i}": "v"}
+    assert len(headers_module._environ_names) <= headers_module._NAME_CACHE_LIMIT

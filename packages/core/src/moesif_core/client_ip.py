@@ -32,6 +32,7 @@ IP_HEADERS: Final = (
     "forwarded",
 )
 _FORWARDED_STYLE: Final = frozenset({"forwarded", "x-forwarded"})
+_IP_HEADER_SET: Final = frozenset(IP_HEADERS)
 _VERDICTS_LIMIT: Final = 4096
 # address text -> valid? ``ipaddress`` parses in Python (microseconds); the same clients come back.
 _verdicts: dict[str, bool] = {}
@@ -86,6 +87,8 @@ def _first_forwarded_for(value: str) -> str | None:
 def client_ip(headers: Mapping[str, str], peer: str | None) -> str | None:
     """The first valid address from the proxy headers (lower-case names), else ``peer``; never raises."""
     try:
+        if _IP_HEADER_SET.isdisjoint(headers):  # the common case, in one C call
+            return peer if isinstance(peer, str) and peer else None
         for name in IP_HEADERS:
             value = headers.get(name)
             if not value:
