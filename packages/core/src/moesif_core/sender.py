@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from time import sleep
 from typing import Any, Final
 
 import orjson
@@ -39,7 +38,6 @@ __all__ = ["ENTITY_KINDS", "EVENTS_PATH", "Builder", "Encoder", "EntityPost", "S
 EVENTS_PATH: Final = "/v1/events/batch"
 ENTITY_KINDS: Final = frozenset({"users", "users/batch", "companies", "companies/batch", "subscriptions", "subscriptions/batch"})
 _ORJSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
-_YIELD_EVERY: Final = 8
 
 # A record -> its event (None: it could not be built; the builder logged why).
 Builder = Callable[[RawExchange], "dict[str, Any] | None"]
@@ -199,11 +197,7 @@ class Sender:
         except Exception as exc:
             warn_once("builder-import", "moesif: the event builder is unavailable (%s: %s)", type(exc).__name__, exc)
             encode_one = None
-        for index, item in enumerate(items):
-            if not index % _YIELD_EVERY:
-                # Hand the GIL over now and then: a request thread waiting for it gets it within a
-                # few events' build, not after the interpreter's 5 ms switch interval.
-                sleep(0)
+        for item in items:
             if type(item) is EntityPost:
                 entities.append(item)
                 continue
