@@ -159,10 +159,9 @@ def decode_body(
     ``json_masker`` gets the parsed JSON value and returns what to send; ``form_masker`` gets an
     ``application/x-www-form-urlencoded`` body before it is base64-encoded. ``mask_prefilter`` sees a
     JSON body's bytes and their :func:`~moesif_core.json_fold.fold` first; when it says False, the
-    JSON masker does not run. With ``embed``, a
-    JSON body that needs no masking comes back as an :class:`orjson.Fragment` of its own bytes:
-    orjson writes it into the event without the body ever being parsed or re-encoded.
-    Never raises for bad input.
+    JSON masker does not run. With ``embed``, a JSON body that needs no masking comes back as an
+    :class:`orjson.Fragment` of its own bytes: orjson writes it into the event without the body
+    ever being parsed or re-encoded. Never raises for bad input.
     """
     if not data:
         return DecodedBody(None, None, False)
