@@ -364,3 +364,35 @@ def test_an_id_whose_str_raises_never_costs_the_response_its_transaction_header(
     assert response.json == {"id": 1, "name": "widget"}
     assert response.headers["X-Moesif-Transaction-Id"]
     assert len(recording_agent.records) == 1
+
+
+def test_a_queued_record_keeps_no_server_object_alive(recording_agent: Any) -> None:
+    # A record may wait in the queue while the collector is down: it must hold the headers, not
+    # the server's socket, input stream or connection, which its byte estimate does not count.
+    import gc
+    import weakref
+
+    class Connection:
+        pass
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    connection = Connection()
+    alive = weakref.ref(connection)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/x",
+        "HTTP_HOST": "example.com",
+        "HTTP_X_TRACE": "t-1",
+        "wsgi.input": io.BytesIO(b"x" * 1000),
+        "server.connection": connection,
+    }
+    list(make(app, recording_agent)(environ, lambda *a: None))
+    del environ, connection
+    gc.collect()
+    [record] = recording_agent.records
+    assert alive() is None
+    assert all(type(value) is str for value in record.request_headers.values())
+    assert {"HTTP_HOST": "example.com", "HTTP_X_TRACE": "t-1"}.items() <= record.request_headers.items()

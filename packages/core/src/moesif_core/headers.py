@@ -1,6 +1,6 @@
 """Header lists of the three shapes a :class:`~moesif_core.record.RawExchange` holds -> one plain dict.
 
-The capture layer keeps whatever the server built (a copy of the environ, an ASGI list of byte
+The capture layer keeps whatever the server built (the environ's strings, an ASGI list of byte
 pairs, a ``start_response`` list) because picking headers out costs time in the request path. Here they
 become ``{lower-case name: value}``, repeated headers joined with ``", "`` (the incumbent ASGI
 middleware kept only the last one). Malformed entries are skipped, never raised.

@@ -19,7 +19,7 @@ __all__ = ["HeaderStyle", "RawExchange", "new_transaction_id"]
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
 # "asgi": [(b"x-foo", b"v")] as in an ASGI scope or http.response.start message
 # "pairs": [("X-Foo", "v")] plain (name, value) strings, e.g. a WSGI start_response list
-# "environ": a copy of a whole WSGI environ; its HTTP_* and CONTENT_* keys are the headers
+# "environ": the string entries of a WSGI environ; its HTTP_* and CONTENT_* keys are the headers
 HeaderStyle = Literal["wsgi", "asgi", "pairs", "environ"]
 
 # Fixed cost charged per record against the queue's byte budget: the Python objects of a record
