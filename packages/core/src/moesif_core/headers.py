@@ -32,10 +32,7 @@ class _EnvironNames(dict[str, str]):
     """
 
     def __missing__(self, key: str) -> str:
-        if key[:5] == "HTTP_" or key in _ENVIRON_CONTENT_KEYS:
-            name = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").lower()
-        else:
-            name = ""
+        name = _cgi_to_header(key) if _is_environ_header(key) else ""
         if len(self) >= _NAME_CACHE_LIMIT:  # header names come from clients: never unbounded
             self.clear()
         self[key] = name
@@ -45,10 +42,19 @@ class _EnvironNames(dict[str, str]):
 _environ_names = _EnvironNames()
 
 
+def _cgi_to_header(key: str) -> str:
+    """``"HTTP_X_FOO"`` -> ``"x-foo"``, ``"CONTENT_TYPE"`` -> ``"content-type"``."""
+    return (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").lower()
+
+
+def _is_environ_header(key: str) -> bool:
+    return key[:5] == "HTTP_" or key in _ENVIRON_CONTENT_KEYS
+
+
 def _wsgi_name(key: str) -> str:
     name = _wsgi_names.get(key)
     if name is None:
-        name = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").lower()
+        name = _cgi_to_header(key)
         if len(_wsgi_names) >= _NAME_CACHE_LIMIT:
             _wsgi_names.clear()
         _wsgi_names[key] = name
@@ -96,11 +102,11 @@ def _fast(headers: Any, style: str) -> dict[str, str]:
         asgi_names = _asgi_names
         out = {asgi_names.get(key) or _asgi_name(key): value.decode("latin-1") for key, value in headers}
     elif style in {"wsgi", "environ"}:
-        wsgi_names = _wsgi_names  # _wsgi_name raises on a non-str name
         if style == "environ":
             names = _environ_names  # raises on a non-str key (then _careful decides)
             out = {name: value for key, value in headers.items() if (name := names[key])}
         else:
+            wsgi_names = _wsgi_names  # _wsgi_name raises on a non-str name
             out = {wsgi_names.get(key) or _wsgi_name(key): value for key, value in headers}
         for value in out.values():
             if type(value) is not str:
@@ -135,7 +141,7 @@ def _careful(headers: Any, style: str) -> dict[str, str]:
         for item in items:
             try:
                 key, value = item
-                if style == "environ" and not (isinstance(key, str) and (key[:5] == "HTTP_" or key in _ENVIRON_CONTENT_KEYS)):
+                if style == "environ" and not (isinstance(key, str) and _is_environ_header(key)):
                     continue  # the rest of an environ is not headers
                 if isinstance(key, (bytes, bytearray, memoryview)):
                     name = bytes(key).decode("latin-1").lower()
@@ -160,12 +166,8 @@ def normalize_headers(headers: Any, style: str) -> dict[str, str]:
     """
     if not headers:
         return {}
-    if style == "environ" and type(headers) is dict:
-        try:
-            return _fast(headers, style)
-        except Exception:
-            return _careful(headers, style)
-    if type(headers) is not list and type(headers) is not tuple:
+    shaped = type(headers) is dict if style == "environ" else type(headers) in (list, tuple)
+    if not shaped:
         return _careful(headers, style)  # a mapping, a generator: rare, and unpacking them blindly misreads them
     try:
         return _fast(headers, style)

@@ -198,8 +198,8 @@ async def _never_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-class _StreamTee:
-    """``resp.stream`` as Falcon pulls it: the same chunks, each told to the capture layer on the way."""
+class _PulledTee:
+    """An async iterable Falcon pulls from, in front of ``source``; subclasses tell the capture layer each item."""
 
     __slots__ = ("_call", "_iterator", "_source")
 
@@ -208,21 +208,31 @@ class _StreamTee:
         self._call = call
         self._iterator: AsyncIterator[Any] | None = None
 
-    def __aiter__(self) -> _StreamTee:
+    def __aiter__(self) -> _PulledTee:
         return self
 
-    async def __anext__(self) -> Any:
+    async def _pull(self) -> Any:
+        """The source's next item; when the source ends the call ends, when it raises the call is resumed with it."""
         iterator = self._iterator
         if iterator is None:
             iterator = self._iterator = self._source.__aiter__()
         try:
-            data = await iterator.__anext__()
+            return await iterator.__anext__()
         except StopAsyncIteration:
             await self._call.end()
             raise
         except BaseException as exc:
             self._call.resume(exc)
             raise
+
+
+class _StreamTee(_PulledTee):
+    """``resp.stream`` as Falcon pulls it: the same chunks, each told to the capture layer on the way."""
+
+    __slots__ = ()
+
+    async def __anext__(self) -> Any:
+        data = await self._pull()
         if data is None:  # Falcon stops at None
             await self._call.end()
         else:
@@ -241,35 +251,20 @@ class _StreamTee:
             await self._call.end()
 
 
-class _SseTee:
+class _SseTee(_PulledTee):
     """``resp.sse`` as Falcon pulls it: the same events, each serialized for the capture layer too."""
 
-    __slots__ = ("__weakref__", "_call", "_iterator", "_source")
+    __slots__ = ("__weakref__",)
 
     def __init__(self, source: Any, call: AsgiCall) -> None:
-        self._source = source
-        self._call = call
-        self._iterator: AsyncIterator[Any] | None = None
+        super().__init__(source, call)
         # Falcon stops pulling without closing the emitter when the client leaves: complete the
         # call on the loop once Falcon lets go of this object.
         finalizer = weakref.finalize(self, _resume_soon, asyncio.get_running_loop(), call)
         finalizer.atexit = False
 
-    def __aiter__(self) -> _SseTee:
-        return self
-
     async def __anext__(self) -> Any:
-        iterator = self._iterator
-        if iterator is None:
-            iterator = self._iterator = self._source.__aiter__()
-        try:
-            event = await iterator.__anext__()
-        except StopAsyncIteration:
-            await self._call.end()
-            raise
-        except BaseException as exc:
-            self._call.resume(exc)
-            raise
+        event = await self._pull()
         try:
             data = event.serialize() if event else b": ping\n\n"
         except Exception:  # Falcon serializes with its own JSON handler; a copy we cannot make is skipped
