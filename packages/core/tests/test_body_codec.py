@@ -170,6 +170,7 @@ def test_embedding_drops_the_byte_order_mark() -> None:
         b'{"a": 1e400}',  # valid JSON that overflows a double: orjson refuses it, so the parse path decides
         b'{"a": 1E+309}',
         b"[1" + b"0" * 320 + b"]",
+        b"[" + b"9" * 299 + b"e99]",  # 299 digits are not 300, but e99 takes it past a double
         b'{"a": "\xff"}',  # not UTF-8
         b'{"a": "\xed\xa0\x80"}',  # an encoded surrogate
         b'{"a": 1,}',

@@ -24,6 +24,7 @@ import msgspec
 import orjson
 
 from .json_fold import fold, may_overflow
+from .json_scan import PlainJsonCheck
 
 __all__ = ["DecodedBody", "decode_body", "decompress", "encode_body"]
 
@@ -36,6 +37,7 @@ _NOT_JSON: Final[Any] = object()
 _FORM_TYPE: Final = "application/x-www-form-urlencoded"
 # Checks JSON syntax without building a single Python object: several times cheaper than a parse.
 _SYNTAX_CHECK: Final = msgspec.json.Decoder(msgspec.Raw)
+_new_tuple: Final = tuple.__new__
 _DEFAULT_RECURSION_LIMIT: Final = 1000
 _SAFE_CONTAINERS: Final = 254  # so many containers cannot nest deeper than orjson writes
 
@@ -153,6 +155,7 @@ def decode_body(
     form_masker: Callable[[bytes], bytes] | None = None,
     mask_prefilter: Callable[[bytes, bytes], bool] | None = None,
     embed: bool = False,
+    plain_check: PlainJsonCheck | None = None,
 ) -> DecodedBody:
     """The whole pipeline with masking hooks: decompress (at most ``limit`` bytes), JSON or base64.
 
@@ -161,8 +164,14 @@ def decode_body(
     JSON body's bytes and their :func:`~moesif_core.json_fold.fold` first; when it says False, the
     JSON masker does not run. With ``embed``, a JSON body that needs no masking comes back as an
     :class:`orjson.Fragment` of its own bytes: orjson writes it into the event without the body
-    ever being parsed or re-encoded. Never raises for bad input.
+    ever being parsed or re-encoded. ``plain_check`` (see :mod:`moesif_core.json_scan`) answers all
+    of that in one pass when it can: True embeds at once, False leaves it to the checks above.
+    Never raises for bad input.
     """
+    if embed and plain_check is not None and type(data) is bytes and not content_encoding:
+        if plain_check(data):  # the usual body, in one pass
+            return _new_tuple(DecodedBody, (orjson.Fragment(data), "json", False))  # NamedTuple's __new__ is Python
+        plain_check = None  # it said no: the checks below decide
     if not data:
         return DecodedBody(None, None, False)
     if type(data) is not bytes:
@@ -181,6 +190,8 @@ def decode_body(
     if not cut:
         text = _json_text(data) if embed or mask_prefilter is not None else None
         if text is not None:
+            if embed and plain_check is not None and plain_check(text):
+                return DecodedBody(orjson.Fragment(text), "json", False)
             folded = fold(text)
             if json_masker is not None and mask_prefilter is not None and not mask_prefilter(text, folded):
                 json_masker = None

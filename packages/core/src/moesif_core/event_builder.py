@@ -27,6 +27,7 @@ from .client_ip import client_ip
 from .event_model import EventModel, event_from_model
 from .headers import normalize_headers
 from .identify import Identifier
+from .json_scan import PlainJsonCheck, plain_json_check
 from .log import logger, warn_once
 from .masking import TRANSACTION_ID_HEADER, KeyFinder, Masks, mask_form, mask_headers, mask_json
 from .record import RawExchange
@@ -143,7 +144,9 @@ class EventBuilder:
         "_mask_event_model",
         "_masks",
         "_request_hooks",
+        "_request_plain",
         "_response_hooks",
+        "_response_plain",
     )
 
     def __init__(self, settings: Settings) -> None:
@@ -157,6 +160,9 @@ class EventBuilder:
         # Made once: the sender must not build closures for every body.
         self._request_hooks = _BodyHooks.of(self._masks.request_body, None)
         self._response_hooks = _BodyHooks.of(self._masks.response_body, None)
+        # The one-pass native check when it is built (None otherwise): most of a JSON body's cost.
+        self._request_plain = plain_json_check(self._masks.request_body)
+        self._response_plain = plain_json_check(self._masks.response_body)
 
     @property
     def identifier(self) -> Identifier:
@@ -261,12 +267,19 @@ class EventBuilder:
             return None
         return cleaned if isinstance(cleaned, dict) else None
 
-    def _body(self, data: bytes | None, headers: dict[str, str], hooks: _BodyHooks | None, embed: bool) -> DecodedBody:
+    def _body(
+        self, data: bytes | None, headers: dict[str, str], hooks: _BodyHooks | None, embed: bool, plain: PlainJsonCheck | None
+    ) -> DecodedBody:
         if not data:
             return DecodedBody(None, None, False)
         if hooks is None:
             return decode_body(
-                data, headers.get("content-encoding"), headers.get("content-type"), self._decoded_limit, embed=embed
+                data,
+                headers.get("content-encoding"),
+                headers.get("content-type"),
+                self._decoded_limit,
+                embed=embed,
+                plain_check=plain,
             )
         return decode_body(
             data,
@@ -277,6 +290,7 @@ class EventBuilder:
             form_masker=hooks.form,
             mask_prefilter=hooks.prefilter,
             embed=embed,
+            plain_check=plain,
         )
 
     def _build(self, record: RawExchange, *, embed: bool = False) -> dict[str, Any]:
@@ -299,8 +313,8 @@ class EventBuilder:
             response_hooks = _BodyHooks.of(masks.response_body, response_masked)
         else:
             request_hooks, response_hooks = self._request_hooks, self._response_hooks
-        request_body = self._body(record.request_body, request_headers, request_hooks, embed)
-        response_body = self._body(record.response_body, response_headers, response_hooks, embed)
+        request_body = self._body(record.request_body, request_headers, request_hooks, embed, self._request_plain)
+        response_body = self._body(record.response_body, response_headers, response_hooks, embed, self._response_plain)
         masked_request_headers = mask_headers(request_headers, masks.request_headers)
         masked_response_headers = mask_headers(response_headers, masks.response_headers)
         if debug and logger.isEnabledFor(logging.DEBUG):

@@ -25,10 +25,10 @@ __all__ = ["fold", "may_overflow"]
 
 _TABLE: Final = bytes(c + 32 if 65 <= c <= 90 else 48 if 48 <= c <= 57 else 44 if c == 123 else c for c in range(256))
 _DROPPED: Final = b" \t\r\n+"
-# A double overflows past 1.8e308: an exponent of three digits or more, or an integer part of
-# 309 digits or more.
+# A double overflows past 1.8e308. Safe: an exponent of at most two digits (up to 10^99) on an
+# integer part of fewer than 200 digits; anything longer may overflow and takes the exact path.
 _LONG_EXPONENT: Final = b"0e000"
-_LONG_DIGITS: Final = b"0" * 300
+_LONG_DIGITS: Final = b"0" * 200
 
 
 def fold(data: bytes) -> bytes:

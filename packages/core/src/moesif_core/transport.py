@@ -29,8 +29,16 @@ import ssl
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
+
+_deflate: Any
+try:
+    # ISA-L writes the same gzip stream as zlib about ten times faster at level 1 (most of the
+    # sender's time after building), and releases the GIL. A dependency where it has wheels.
+    from isal import isal_zlib as _deflate
+except ImportError:
+    _deflate = zlib
 
 __all__ = [
     "HttpTransport",
@@ -47,7 +55,7 @@ __all__ = [
 # socket.getaddrinfo encodes host names with the "idna" codec, imported on first use. Imported
 # here, on the importing thread: a first import on a sender thread that a fork interrupts leaves
 # the module's import lock held forever in the child ("LookupError: unknown encoding: idna").
-GZIP_LEVEL: Final = 1  # level 1 compresses JSON events ~5-8x at several times the speed of the default 6
+GZIP_LEVEL: Final = 1  # level 1 compresses JSON events ~5-8x at several times the speed of zlib's default 6
 _STALE_CONNECTION_ERRORS: Final = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
@@ -70,8 +78,8 @@ class Response:
 
 
 def gzip_body(data: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """``data`` in gzip format (wbits 31); zlib releases the GIL while it works on large buffers."""
-    return zlib.compress(data, level, wbits=31)
+    """``data`` in gzip format (wbits 31); the GIL is released while it works on large buffers."""
+    return bytes(_deflate.compress(data, level, wbits=31))
 
 
 def gzip_parts(parts: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:
@@ -80,7 +88,7 @@ def gzip_parts(parts: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:
     A batch is ``[`` + events joined by ``,`` + ``]``: adding the brackets to half a megabyte of
     events would copy it once more, under the GIL, for every batch.
     """
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+    compressor = _deflate.compressobj(level, zlib.DEFLATED, 31)
     out = [compressor.compress(part) for part in parts]
     out.append(compressor.flush())
     return b"".join(out)
