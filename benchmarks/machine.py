@@ -33,6 +33,8 @@ PACKAGES = (
     "gunicorn",
     "uvicorn",
     "orjson",
+    "msgspec",
+    "isal",
     "psutil",
 )
 
@@ -89,4 +91,14 @@ def describe_machine() -> dict[str, Any]:
         "git_commit": _git_commit(),
         "wrk": _wrk_version(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "native": _native_parts(),
     }
+
+
+def _native_parts() -> str:
+    """Which of moesif-core's optional native parts the workers load (they decide the sender's speed)."""
+    from moesif_core import json_scan, transport
+
+    scan = "C body check" if json_scan.NATIVE else "pure-Python body check"
+    gzip = "ISA-L gzip" if transport._deflate is not transport.zlib else "zlib gzip"
+    return f"{scan}, {gzip}"

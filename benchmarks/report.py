@@ -117,6 +117,7 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
         "Packages: "
         + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
         + (f"; {m['wrk']}" if m.get("wrk") else "")
+        + (f". moesif-core: {m['native']}" if m.get("native") else "")
         + ".",
         "",
     ]
