@@ -11,6 +11,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPFound
+from pyramid.request import Request
 from pyramid.response import Response
 
 from pyramid_moesif import authenticated_userid, moesif_metadata, request_of, skip_moesif
@@ -76,6 +77,9 @@ def health(request: Any) -> Any:
 
 
 def checkout(request: Any) -> Any:
+    # request.moesif is a plain attribute the tween sets: Pyramid's request properties would make
+    # a new class for every request.
+    assert type(request) is Request
     request.moesif.add_metadata({"cart": 3})
     request.moesif.company_id = "acme"
     return {"ok": True}

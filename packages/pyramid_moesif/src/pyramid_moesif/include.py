@@ -25,7 +25,6 @@ from moesif_core.wsgi import MoesifMiddleware
 
 from ._version import __version__
 from .tween import STATE_KEY, TWEEN_NAME
-from .view_options import annotations_for
 
 if TYPE_CHECKING:
     from moesif_core.agent import Agent
@@ -48,7 +47,6 @@ def includeme(config: Any) -> None:
     # Ignored by Pyramid when pyramid.tweens lists tweens explicitly: then the app-created check warns.
     config.add_tween(TWEEN_NAME, over=EXCVIEW)
     config.add_subscriber(_capture_router, ApplicationCreated)
-    config.add_request_method(annotations_for, "moesif", reify=True)
     config.add_directive("configure_moesif", configure_moesif)
 
 
@@ -141,7 +139,7 @@ def _warn_if_tween_left_out(registry: Any) -> None:
         warn_once(
             f"pyramid-tween-missing:{id(registry)}",
             "moesif: 'pyramid.tweens' lists tweens explicitly but leaves out %r. Calls are still captured, "
-            "but without route patterns, request_of() or pyramid_moesif.authenticated_userid. Add it to "
+            "but without route patterns, request.moesif, request_of() or pyramid_moesif.authenticated_userid. Add it to "
             "'pyramid.tweens' just above pyramid.tweens.excview_tween_factory.",
             TWEEN_NAME,
         )

@@ -2,9 +2,10 @@
 
 The capture itself happens around the whole router (see :mod:`pyramid_moesif.include`), so this
 tween does not time, read bodies or catch errors. It runs while the request is live (threadlocals
-pushed, finished callbacks not yet run) and notes the matched route's pattern, keeps the request
-reachable for the user's callbacks (:func:`request_of`) and, when ``IDENTIFY_USER`` is
-:func:`authenticated_userid`, asks Pyramid's security policy for the user.
+pushed, finished callbacks not yet run): it gives views ``request.moesif`` (the call's
+annotations), notes the matched route's pattern, keeps the request reachable for the user's
+callbacks (:func:`request_of`) and, when ``IDENTIFY_USER`` is :func:`authenticated_userid`, asks
+Pyramid's security policy for the user.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from moesif_core.annotations import annotations_of
+from moesif_core.annotations import RequestAnnotations, annotations_of
 from moesif_core.log import warn_once
 
 __all__ = ["REQUEST_KEY", "TWEEN_NAME", "authenticated_userid", "request_of", "tween_factory"]
@@ -55,7 +56,11 @@ def tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any
         environ = request.environ
         annotations = annotations_of(environ)
         if annotations is None:  # not under the capture middleware (a subrequest, or a test calling the router's parts)
+            request.moesif = RequestAnnotations()  # detached: what a view writes there goes nowhere
             return handler(request)
+        # A plain attribute, not add_request_method(reify=True): Pyramid applies request properties
+        # by creating a new class for every request (~30 us a call on the benchmark machine).
+        request.moesif = annotations
         environ[REQUEST_KEY] = request
         try:
             return handler(request)
