@@ -118,6 +118,11 @@ def test_yes_for_valid_bodies_without_names(data: bytes) -> None:
         (b"[1", "cut short"),
         (b'{"a": "x', "an unterminated string"),
         (b'["a\x01"]', "a control character in a string"),
+        (b'["a\x00b"]', "a NUL in a string"),
+        (b'{"a\x00": 1}', "a NUL in a key"),
+        (b"[1,\x00 2]", "a NUL between values"),
+        (b'["abc', "cut inside a string, at the NUL after every bytes object"),
+        (b"[1, ", "cut after a comma"),
         (b'["a\tb"]', "a raw tab in a string"),
         (b'["\\x"]', "an unknown escape"),
         (b'["\\u12"]', "a short unicode escape"),
@@ -156,7 +161,9 @@ def test_names_are_whole_keys_compared_without_case() -> None:
     assert check is not None
     assert not check(b'{"TOKEN": 1}')
     assert check(b'{"token_type": 1, "tokens": 2, "a": "token"}')  # values and longer keys are not names
-    assert check(memoryview(b'{"a": 1}')) is True  # any buffer
+    assert check(memoryview(b'{"a": 1}')) is True  # any buffer (scanned as a bytes copy)
+    assert check(bytearray(b'{"a": "x')) is False
+    assert check(memoryview(b'["x"]  trailing')[:5]) is True
 
 
 json_leaves = st.one_of(

@@ -41,18 +41,29 @@ typedef struct {
     Slot *slots;
     Py_ssize_t mask; /* slot count - 1, a power of two minus one */
     Py_ssize_t longest;
+    uint64_t lengths[256]; /* by first byte: bit n set when a name starting with it is n bytes long (63: 63 or more) */
 } Scanner;
 
 /* Byte classes for the string fast path: 1 = ends the plain run (quote, backslash, control, non-ASCII). */
 static unsigned char string_stop[256];
 
+/* The first byte from p that ends a plain string run (see string_stop), or end: the NUL that
+ * follows every scanned text (see scan_text) is such a byte, so the loop needs no bound check. */
+static inline const unsigned char *plain_run(const unsigned char *p) {
+    while (!string_stop[*p]) {
+        p++;
+    }
+    return p;
+}
+
 static inline unsigned char lower_ascii(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
 static inline uint64_t name_hash(uint64_t h) { return h ? h : 1; /* 0 marks an empty slot */ }
 
-static int is_listed(const Scanner *self, const unsigned char *key, Py_ssize_t length, uint64_t hash) {
-    if (self->slots == NULL || length > self->longest) {
-        return 0;
+static int in_table(const Scanner *self, const unsigned char *key, Py_ssize_t length) {
+    uint64_t hash = FNV_OFFSET;
+    for (Py_ssize_t k = 0; k < length; k++) {
+        hash = (hash ^ lower_ascii(key[k])) * FNV_PRIME;
     }
     hash = name_hash(hash);
     for (Py_ssize_t i = (Py_ssize_t)(hash & (uint64_t)self->mask);; i = (i + 1) & self->mask) {
@@ -72,8 +83,9 @@ static int is_listed(const Scanner *self, const unsigned char *key, Py_ssize_t l
     }
 }
 
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+/* Past JSON whitespace; stops at the NUL after the text at the latest (see scan_text). */
+static inline const unsigned char *skip_ws(const unsigned char *p) {
+    while (*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
         p++;
     }
     return p;
@@ -84,6 +96,13 @@ static inline int hex_value(unsigned char c) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
+}
+
+static inline int is_listed(const Scanner *self, const unsigned char *key, Py_ssize_t length) {
+    if (length == 0 || length > self->longest || !(self->lengths[lower_ascii(key[0])] & (1ULL << (length < 63 ? length : 63)))) {
+        return 0; /* no name has this first letter and length: most keys end here */
+    }
+    return in_table(self, key, length);
 }
 
 /* The code unit of "\uXXXX" whose 'u' is at p (4 hex digits after it), or -1. */
@@ -130,19 +149,9 @@ static Py_ssize_t utf8_length(const unsigned char *p, const unsigned char *end) 
 static int scan_string(const Scanner *self, const unsigned char **pp, const unsigned char *end, int as_key) {
     const unsigned char *p = *pp + 1;
     const unsigned char *start = p;
-    uint64_t hash = FNV_OFFSET;
     int plain_key = 1; /* the key is the bytes between the quotes, ASCII only */
     for (;;) {
-        if (as_key) {
-            while (p < end && !string_stop[*p]) {
-                hash = (hash ^ lower_ascii(*p)) * FNV_PRIME;
-                p++;
-            }
-        } else {
-            while (p < end && !string_stop[*p]) {
-                p++;
-            }
-        }
+        p = plain_run(p);
         if (p >= end) {
             return 0;
         }
@@ -200,7 +209,7 @@ static int scan_string(const Scanner *self, const unsigned char **pp, const unsi
         p += n;
     }
     *pp = p + 1;
-    if (as_key && plain_key && is_listed(self, start, p - start, hash)) {
+    if (as_key && plain_key && is_listed(self, start, p - start)) {
         return 2;
     }
     return 1;
@@ -274,11 +283,13 @@ static int literal(const unsigned char **pp, const unsigned char *end, const cha
     return 1;
 }
 
-/* 1: the whole text may be sent as it is; 0: take the exact path. */
+/* 1: the whole text may be sent as it is; 0: take the exact path.
+ * end[0] must be readable and NUL, as it is after the text of every bytes object: the hot loops
+ * (plain_run, skip_ws) stop there instead of testing the bound at every byte. */
 static int scan_text(const Scanner *self, const unsigned char *p, const unsigned char *end) {
     unsigned char stack[MAX_DEPTH]; /* '{' or '[' per open container */
     int depth = 0;
-    p = skip_ws(p, end);
+    p = skip_ws(p);
     if (p >= end || (*p != '{' && *p != '[')) {
         return 0;
     }
@@ -295,7 +306,7 @@ static int scan_text(const Scanner *self, const unsigned char *p, const unsigned
             }
             unsigned char open = *p;
             stack[depth++] = open;
-            p = skip_ws(p + 1, end);
+            p = skip_ws(p + 1);
             if (p >= end) {
                 return 0;
             }
@@ -309,11 +320,15 @@ static int scan_text(const Scanner *self, const unsigned char *p, const unsigned
             }
             continue; /* the array's first value */
         }
-        case '"':
-            if (scan_string(self, &p, end, 0) != 1) {
+        case '"': {
+            const unsigned char *close = plain_run(p + 1);
+            if (close < end && *close == '"') { /* the usual string: no escape, ASCII only */
+                p = close + 1;
+            } else if (scan_string(self, &p, end, 0) != 1) {
                 return 0;
             }
             goto after_value;
+        }
         case 't':
             if (!literal(&p, end, "true", 4)) return 0;
             goto after_value;
@@ -332,19 +347,30 @@ static int scan_text(const Scanner *self, const unsigned char *p, const unsigned
 
     object_key:
         /* p is where a key must start */
-        if (p >= end || *p != '"' || scan_string(self, &p, end, 1) != 1) {
+        if (p >= end || *p != '"') {
             return 0;
         }
-        p = skip_ws(p, end);
+        {
+            const unsigned char *close = plain_run(p + 1);
+            if (close < end && *close == '"') { /* the usual key: no escape, ASCII only */
+                if (is_listed(self, p + 1, close - (p + 1))) {
+                    return 0;
+                }
+                p = close + 1;
+            } else if (scan_string(self, &p, end, 1) != 1) {
+                return 0;
+            }
+        }
+        p = skip_ws(p);
         if (p >= end || *p != ':') {
             return 0;
         }
-        p = skip_ws(p + 1, end);
+        p = skip_ws(p + 1);
         continue;
 
     after_value:
         for (;;) {
-            p = skip_ws(p, end);
+            p = skip_ws(p);
             if (depth == 0) {
                 return p == end;
             }
@@ -353,7 +379,7 @@ static int scan_text(const Scanner *self, const unsigned char *p, const unsigned
             }
             unsigned char open = stack[depth - 1];
             if (*p == ',') {
-                p = skip_ws(p + 1, end);
+                p = skip_ws(p + 1);
                 if (open == '{') {
                     goto object_key;
                 }
@@ -378,9 +404,15 @@ static PyObject *Scanner_plain(Scanner *self, PyObject *data) {
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    int plain = scan_text(self, (const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len);
+    /* Any other buffer: a bytes copy, for the NUL after the text that scan_text relies on. */
+    PyObject *copy = PyBytes_FromStringAndSize((const char *)view.buf, view.len);
     PyBuffer_Release(&view);
-    return PyBool_FromLong(plain);
+    if (copy == NULL) {
+        return NULL;
+    }
+    PyObject *result = Scanner_plain(self, copy);
+    Py_DECREF(copy);
+    return result;
 }
 
 static void Scanner_dealloc(Scanner *self) {
@@ -411,6 +443,7 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
         return -1;
     }
     Py_ssize_t longest = 0;
+    uint64_t lengths[256] = {0};
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *name = PyTuple_GET_ITEM(tuple, i);
         if (!PyBytes_CheckExact(name)) {
@@ -443,12 +476,14 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
         if (length > longest) {
             longest = length;
         }
+        lengths[text[0]] |= 1ULL << (length < 63 ? length : 63);
     }
     PyMem_Free(self->slots);
     Py_XSETREF(self->names, tuple);
     self->slots = slots;
     self->mask = size - 1;
     self->longest = longest;
+    memcpy(self->lengths, lengths, sizeof lengths);
     return 0;
 fail:
     PyMem_Free(slots);
