@@ -178,3 +178,38 @@ def test_get_moesif_without_include_says_how_to_fix() -> None:
     config.add_view(lambda request: Response("x"), name="x")
     with pytest.raises(RuntimeError, match="config.include"):
         get_moesif(config.make_wsgi_app())
+
+
+def test_our_subscriber_alone_does_not_turn_on_pyramids_events_for_every_call(agent: Any) -> None:
+    # Any subscriber makes Pyramid build and send four events on every call; ours is only for
+    # ApplicationCreated, so the flag goes back off, and the app's own subscribers still work.
+    app = make_app(agent)
+    assert app.registry.has_listeners is False
+    webtest.TestApp(app).get("/ping")
+    assert len(agent.records) == 1
+
+    from pyramid.events import NewRequest
+
+    seen: list[str] = []
+    config = Configurator(settings=SETTINGS)
+    config.include("pyramid_moesif")
+    config.configure_moesif(agent=agent)
+    config.add_subscriber(lambda event: seen.append(event.request.path), NewRequest)
+    add_ping(config)
+    app = config.make_wsgi_app()
+    assert app.registry.has_listeners is True
+    webtest.TestApp(app).get("/ping")
+    assert seen == ["/ping"] and len(agent.records) == 2
+
+
+def test_a_later_app_of_the_same_configurator_is_captured_without_the_event(agent: Any) -> None:
+    config = Configurator(settings=SETTINGS)
+    config.include("pyramid_moesif")
+    config.configure_moesif(agent=agent)
+    add_ping(config)
+    config.make_wsgi_app()
+    assert config.registry.has_listeners is False  # ApplicationCreated is not sent to us again
+    later = config.make_wsgi_app()
+    webtest.TestApp(later).get("/ping")
+    assert [r.path for r in agent.records] == ["/ping"]
+    assert get_moesif(later).callback_app is later
