@@ -80,16 +80,18 @@ def targets_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "all": {k: round(v, 2) for k, v in p99.items()},
                 }
             )
-    rates = {t["receiver"]: t["events_per_s"] for t in results.get("sender", {}).get("throughput") or [] if t.get("events_per_s")}
-    if rates.get("sink"):
+    for t in results.get("sender", {}).get("throughput") or []:
+        if t.get("receiver") != "sink" or not t.get("events_per_s"):
+            continue
+        workers = t.get("workers")
         out.append(
             {
-                "target": "sender events/s (2 KB bodies)",
+                "target": "sender events/s (2 KB bodies)"
+                + (f", EVENT_WORKER_COUNT={workers}" if workers else ", default settings"),
                 "limit": f">= {TARGETS['sender_events_per_s_min']}",
-                "figure": rates["sink"],
+                "figure": t["events_per_s"],
                 "where": "one process, to the counting sink",
-                "met": rates["sink"] >= TARGETS["sender_events_per_s_min"],
-                "all": {k: round(v) for k, v in rates.items()},
+                "met": t["events_per_s"] >= TARGETS["sender_events_per_s_min"],
             }
         )
     return out
@@ -181,6 +183,8 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
                 if t["receiver"] == "sink"
                 else "the local collector (parses and stores each event in SQLite before it answers)"
             )
+            if t.get("workers"):
+                receiver += f", with EVENT_WORKER_COUNT={t['workers']} (default 2)"
             lines.append(
                 f"- Agent alone -> {receiver}: {t['stored']} of {t['n']} records with 2 KB request and response bodies "
                 f"acknowledged in {t['seconds']:.2f} s: **{_f(t['events_per_s'], '.0f')} events/s** (one process; sender CPU "

@@ -21,29 +21,43 @@ from .drivers import CASES
 from .stacks import INCUMBENT
 from .worker_client import WorkerProcess
 
-__all__ = ["run_drain", "run_throughput"]
+__all__ = ["WIDE_WORKERS", "run_drain", "run_throughput"]
+
+WIDE_WORKERS = 4
 
 
 def run_throughput(n: int, logdir: Path, timeout: float, echo: Any = print) -> list[dict[str, Any]]:
     """Our agent's delivery rate to the counting sink (the sender's own capacity) and to the local collector."""
     rows = []
-    for receiver in ("sink", "collector"):
+    # Default settings (EVENT_WORKER_COUNT=2, as moesifwsgi) to both receivers; then the sink with
+    # four concurrent posts, to show what the setting buys a process that sends a lot.
+    for receiver, workers in (("sink", None), ("sink", WIDE_WORKERS), ("collector", None)):
+        name = receiver if workers is None else f"{receiver}-{workers}-workers"
         with (
-            CollectorProcess(str(logdir / f"{receiver}-sender.log"), sink=receiver == "sink") as collector,
-            WorkerProcess(logdir / f"worker-sender-{receiver}.log") as worker,
+            CollectorProcess(str(logdir / f"{name}-sender.log"), sink=receiver == "sink") as collector,
+            WorkerProcess(logdir / f"worker-sender-{name}.log") as worker,
         ):
             collector_cpu0 = collector.cpu_seconds()
             result = worker.call(
-                "sender", base_uri=collector.base_uri, n=n, body_bytes=2048, queue_max_bytes=1 << 30, timeout=timeout
+                "sender",
+                base_uri=collector.base_uri,
+                n=n,
+                body_bytes=2048,
+                queue_max_bytes=1 << 30,
+                timeout=timeout,
+                workers=workers,
             )
             stored = collector.count()
             result["collector_cpu"] = collector.cpu_seconds() - collector_cpu0
         result["receiver"] = receiver
+        result["workers"] = workers
         result["stored"] = stored
         result["events_per_s"] = stored / result["seconds"] if result["seconds"] > 0 else None
         result["sender_cpu_us_per_event"] = result["cpu"] / max(1, stored) * 1e6
         result["collector_cpu_us_per_event"] = result["collector_cpu"] / max(1, stored) * 1e6
         what = "counting sink" if receiver == "sink" else "local collector (SQLite)"
+        if workers is not None:
+            what += f", EVENT_WORKER_COUNT={workers}"
         echo(
             f"  agent -> {what}: {stored}/{n} events of 2 KB bodies in {result['seconds']:.2f} s -> {result['events_per_s']:.0f} events/s"
             f"  (sender CPU {result['sender_cpu_us_per_event']:.0f} us/event, receiver CPU {result['collector_cpu_us_per_event']:.0f} us/event)"

@@ -115,7 +115,9 @@ class _Worker:
                 total[key] = total.get(key, 0) + value
         return total
 
-    def sender(self, base_uri: str, n: int, body_bytes: int, queue_max_bytes: int, timeout: float) -> dict[str, Any]:
+    def sender(
+        self, base_uri: str, n: int, body_bytes: int, queue_max_bytes: int, timeout: float, workers: int | None = None
+    ) -> dict[str, Any]:
         """Submit ``n`` records with request and response bodies of ``body_bytes`` straight to an Agent."""
         from moesif_core.agent import Agent
         from moesif_core.record import RawExchange
@@ -126,9 +128,14 @@ class _Worker:
 
         template = (ECHO_BODY * (body_bytes // len(ECHO_BODY) + 1))[:body_bytes]
         marker = b"ord_7f3a9c"  # each record gets its own order id, so no two bodies are the same object or bytes
-        settings = Settings.resolve(
-            {"APPLICATION_ID": APPLICATION_ID, "BASE_URI": base_uri, "EVENT_QUEUE_MAX_BYTES": queue_max_bytes}
-        )
+        config: dict[str, Any] = {
+            "APPLICATION_ID": APPLICATION_ID,
+            "BASE_URI": base_uri,
+            "EVENT_QUEUE_MAX_BYTES": queue_max_bytes,
+        }
+        if workers is not None:
+            config["EVENT_WORKER_COUNT"] = workers
+        settings = Settings.resolve(config)
         agent = Agent(settings, user_agent="moesif-bench/1.0")
         now = time.time()
         records = []
