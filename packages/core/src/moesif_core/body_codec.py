@@ -107,14 +107,10 @@ def _json_text(data: bytes) -> bytes | None:
     return None
 
 
-def _json_value(data: bytes) -> Any:
-    """The JSON object or array ``data`` holds, else ``_NOT_JSON`` (without trying to parse most non-JSON)."""
-    text = _json_text(data)
-    if text is None:
-        return _NOT_JSON
-    data = text
+def _parse_json(text: bytes) -> Any:
+    """The JSON object or array ``text`` (from :func:`_json_text`) holds, else ``_NOT_JSON``."""
     try:
-        return orjson.loads(data)
+        return orjson.loads(text)
     except orjson.JSONDecodeError:
         return _NOT_JSON
 
@@ -188,20 +184,21 @@ def decode_body(
         if not data:
             return DecodedBody(None, None, cut)
     if not cut:
-        text = _json_text(data) if embed or mask_prefilter is not None else None
+        text = _json_text(data)
         if text is not None:
-            if embed and plain_check is not None and plain_check(text):
-                return DecodedBody(orjson.Fragment(text), "json", False)
-            folded = fold(text)
-            if json_masker is not None and mask_prefilter is not None and not mask_prefilter(text, folded):
-                json_masker = None
-            if embed and json_masker is None and _embeddable(text, folded):
-                return DecodedBody(orjson.Fragment(text), "json", False)
-        value = _json_value(data)
-        if value is not _NOT_JSON:
-            if json_masker is not None:
-                value = json_masker(value)
-            return DecodedBody(value, "json", False)
+            if embed or mask_prefilter is not None:
+                if embed and plain_check is not None and plain_check(text):
+                    return DecodedBody(orjson.Fragment(text), "json", False)
+                folded = fold(text)
+                if json_masker is not None and mask_prefilter is not None and not mask_prefilter(text, folded):
+                    json_masker = None
+                if embed and json_masker is None and _embeddable(text, folded):
+                    return DecodedBody(orjson.Fragment(text), "json", False)
+            value = _parse_json(text)
+            if value is not _NOT_JSON:
+                if json_masker is not None:
+                    value = json_masker(value)
+                return DecodedBody(value, "json", False)
     if form_masker is not None and content_type and _FORM_TYPE in content_type.lower():
         data = form_masker(data)
     return DecodedBody(base64.b64encode(data).decode("ascii"), "base64", cut)
