@@ -100,5 +100,5 @@ def _native_parts() -> str:
     from moesif_core import json_scan, transport
 
     scan = "C body check" if json_scan.NATIVE else "pure-Python body check"
-    gzip = "ISA-L gzip" if transport._deflate is not transport.zlib else "zlib gzip"
+    gzip = "ISA-L gzip" if transport.GZIP_IMPLEMENTATION == "isal" else "zlib gzip"
     return f"{scan}, {gzip}"

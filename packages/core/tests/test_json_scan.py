@@ -306,3 +306,13 @@ def test_decode_body_gives_the_same_value_with_or_without_it(value: Any, name: s
         assert as_value[0] == as_value[1]
         if plant:
             assert b"secret value" not in orjson.dumps(fast.body)
+
+
+def test_moesif_pure_python_keeps_the_extension_out() -> None:
+    import subprocess
+    import sys
+
+    code = "from moesif_core import json_scan; print(json_scan.NATIVE, json_scan.plain_json_check(frozenset()))"
+    env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "None"]

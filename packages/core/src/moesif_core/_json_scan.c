@@ -2,7 +2,8 @@
  * event as they are?" -- the optional native half of moesif_core.json_scan (see its docstring).
  *
  * A Scanner holds one set of lower-case ASCII field names. scanner.plain(data) returns True only
- * when data is, in a single left-to-right pass with no allocation:
+ * when data is, in a single left-to-right pass with no allocation (a bytes object; any other
+ * buffer is copied into one first):
  *   - optional JSON whitespace, then one object or array, then optional whitespace, nothing else;
  *   - strict RFC 8259 syntax: no trailing commas, no leading zeros, no NaN, no control characters
  *     in strings, escapes from the list only, \u escapes of surrogates only as a valid pair;

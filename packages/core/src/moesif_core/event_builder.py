@@ -273,23 +273,14 @@ class EventBuilder:
     ) -> DecodedBody:
         if not data:
             return DecodedBody(None, None, False)
-        if hooks is None:
-            return decode_body(
-                data,
-                headers.get("content-encoding"),
-                headers.get("content-type"),
-                self._decoded_limit,
-                embed=embed,
-                plain_check=plain,
-            )
         return decode_body(
             data,
             headers.get("content-encoding"),
             headers.get("content-type"),
             self._decoded_limit,
-            json_masker=hooks.json,
-            form_masker=hooks.form,
-            mask_prefilter=hooks.prefilter,
+            json_masker=None if hooks is None else hooks.json,
+            form_masker=None if hooks is None else hooks.form,
+            mask_prefilter=None if hooks is None else hooks.prefilter,
             embed=embed,
             plain_check=plain,
         )

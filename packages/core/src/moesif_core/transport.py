@@ -39,8 +39,11 @@ try:
     from isal import isal_zlib as _deflate
 except ImportError:
     _deflate = zlib
+# Which library gzips the batches: "isal" or "zlib" (for operators and the benchmark report).
+GZIP_IMPLEMENTATION: Final = "zlib" if _deflate is zlib else "isal"
 
 __all__ = [
+    "GZIP_IMPLEMENTATION",
     "HttpTransport",
     "Response",
     "TransportError",
@@ -79,7 +82,7 @@ class Response:
 
 def gzip_body(data: bytes, level: int = GZIP_LEVEL) -> bytes:
     """``data`` in gzip format (wbits 31); the GIL is released while it works on large buffers."""
-    return bytes(_deflate.compress(data, level, wbits=31))
+    return _deflate.compress(data, level, wbits=31)  # type: ignore[no-any-return]
 
 
 def gzip_parts(parts: Iterable[bytes], level: int = GZIP_LEVEL) -> bytes:

@@ -142,23 +142,19 @@ class _CapturePolicy:
     def __init__(self, original: Callable[[dict[str, Any], Any], Any], registry: Any) -> None:
         self.original = original
         self.registry = registry
-        self._by_router: dict[int, tuple[Any, MoesifMiddleware]] = {}
+        self._by_router: dict[Any, MoesifMiddleware] = {}  # routers hash by identity
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], router: Any) -> MoesifMiddleware:
-        found = self._by_router.get(id(router))
-        if found is not None and found[0] is router:
-            return found[1]
-        return self.middleware_for(router)
+        found = self._by_router.get(router)
+        return found if found is not None else self.middleware_for(router)
 
     def middleware_for(self, router: Any) -> MoesifMiddleware:
         with self._lock:
-            found = self._by_router.get(id(router))
-            if found is not None and found[0] is router:
-                return found[1]
-            middleware = self._build(router)
-            self._by_router[id(router)] = (router, middleware)
-            self.registry.setdefault(STATE_KEY, middleware)
+            middleware = self._by_router.get(router)
+            if middleware is None:
+                middleware = self._by_router[router] = self._build(router)
+                self.registry.setdefault(STATE_KEY, middleware)
             return middleware
 
     def _build(self, router: Any) -> MoesifMiddleware:
