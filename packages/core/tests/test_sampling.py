@@ -111,3 +111,35 @@ def test_weight_is_floor_of_100_over_the_rate(rate_value: int, weight: int) -> N
 )
 def test_served_rates_are_clamped_to_whole_percentages(raw: object, expected: int | None) -> None:
     assert coerce_rate(raw) == expected
+
+
+def test_flat_rate_only_when_no_rule_tells_calls_apart() -> None:
+    assert Sampler().flat_rate == 100
+    assert Sampler.from_config({"sample_rate": 30}).flat_rate == 30
+    assert Sampler.from_config(CONFIG).flat_rate is None
+    assert Sampler.from_config({"user_sample_rate": {"u": 0}}).flat_rate is None
+    assert Sampler.from_config({"regex_config": CONFIG["regex_config"]}).flat_rate is None
+
+
+def test_keep_call_applies_a_route_rule_even_when_the_default_keeps_everything() -> None:
+    from moesif_core.agent import Agent
+    from moesif_core.annotations import RequestAnnotations
+    from moesif_core.call_filter import keep_call
+    from moesif_core.record import RawExchange
+    from moesif_core.remote_config import RemoteConfig
+    from moesif_core.settings import Settings
+
+    agent = Agent(
+        Settings.resolve({"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9"}, environ={}), user_agent="test"
+    )
+    health, orders = RawExchange(), RawExchange()
+    health.path, orders.path = "/health", "/orders"
+    assert keep_call(agent, health, RequestAnnotations()) and health.weight == 1  # no config yet: keep all
+    agent._config = RemoteConfig.from_payloads(
+        {"sample_rate": 100, "regex_config": [{"conditions": [{"path": "request.route", "value": "/health"}], "sample_rate": 0}]},
+        [],
+        etag="1",
+    )
+    assert not keep_call(agent, health, RequestAnnotations())
+    assert keep_call(agent, orders, RequestAnnotations())
+    assert agent.stats()["sampled_out"] == 1

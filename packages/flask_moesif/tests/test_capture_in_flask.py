@@ -134,6 +134,21 @@ def test_skip_decorator_holds_when_an_earlier_hook_answers(app: flask.Flask, age
     assert agent.records == []
 
 
+def test_route_and_marks_are_read_when_a_middleware_inside_copies_the_environ(agent: Any) -> None:
+    # Werkzeug keeps the request in the environ Flask got: a copy made between us and Flask
+    # hides it from our environ, so the request context is asked instead.
+    app = build_app()
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start_response: inner(dict(environ), start_response)  # type: ignore[method-assign]
+    MoesifFlask(app, SETTINGS, agent=agent)
+    client = app.test_client()
+    call(client, "GET", "/items/7")
+    call(client, "GET", "/health")
+    [record] = agent.records
+    assert (record.path, record.route) == ("/items/7", "/items/<int:item_id>")
+    assert agent.counts == {"skipped": 1}
+
+
 def test_metadata_decorators_and_annotations_merge_over_get_metadata(agent: Any) -> None:
     app = build_app()
     MoesifFlask(app, {**SETTINGS, "GET_METADATA": lambda app, environ: {"region": "eu", "tier": "free"}}, agent=agent)

@@ -167,6 +167,11 @@ class Agent:
             return 100
 
     @property
+    def flat_sample_rate(self) -> int | None:
+        """The rate of every call when the current config has no per-route, per-user or per-company rule."""
+        return self._config.sampler.flat_rate
+
+    @property
     def sampling_needs_identity(self) -> bool:
         """True when the current config has per-user or per-company rates."""
         return self._config.sampler.needs_identity

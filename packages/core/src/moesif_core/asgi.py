@@ -35,7 +35,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["AsgiRequest", "AsgiResponse", "MoesifMiddleware"]
+__all__ = ["AsgiRequest", "AsgiResponse", "Exchange", "MoesifMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -137,10 +137,17 @@ class AsgiResponse:
 
 
 RequestFactory = Callable[[Scope], Any]
+Annotate = Callable[[Scope, RequestAnnotations], None]
 
 
-class _Exchange:
-    """One HTTP call while the app and the server work on it."""
+class Exchange:
+    """One HTTP call while the app and the server work on it.
+
+    Integrations that see a call through framework hooks (Falcon's ASGI components) drive it
+    directly: :meth:`MoesifMiddleware.begin_exchange`, the request chunks to
+    :meth:`keep_request_chunk`, :meth:`on_response_start` with the start message the framework
+    will send, the body to :meth:`keep_response_chunk`, then :meth:`finish`.
+    """
 
     __slots__ = (
         "annotations",
@@ -191,10 +198,18 @@ class _Exchange:
             message = {**message, "headers": headers}
         record.response_headers = headers
         record.response_header_style = "asgi"
+        if self.middleware.annotate is not None:
+            self._annotate()
         if self.keep:
             await self._identify(headers)
             self.keep = keep_call(self.middleware.agent, record, self.annotations)
         return message
+
+    def _annotate(self) -> None:
+        try:
+            self.middleware.annotate(self.scope, self.annotations)  # type: ignore[misc]
+        except Exception as exc:  # never lose the call over a route name
+            warn_once("asgi-annotate", "moesif: could not read the route of a call (%s: %s)", type(exc).__name__, exc)
 
     async def _identify(self, headers: list[tuple[bytes, bytes]]) -> None:
         mw = self.middleware
@@ -245,6 +260,8 @@ class _Exchange:
                     record.status = 499
                 else:
                     record.status = 500
+                if self.middleware.annotate is not None:
+                    self._annotate()
                 self.annotations.apply_to(self.record)
                 self.keep = keep_call(self.middleware.agent, record, self.annotations)
             if not self.keep:
@@ -276,8 +293,14 @@ class MoesifMiddleware(AgentApi):
         agent: Agent | None = None,
         user_agent: str | None = None,
         request_factory: RequestFactory | None = None,
+        annotate: Annotate | None = None,
     ) -> None:
+        """``annotate(scope, annotations)``, when given, runs as the response starts (and once more
+        when the app ends without starting one), before the callbacks: an integration writes there
+        what only its framework knows by then (the matched route), with no layer of its own.
+        """
         self.app = app
+        self.annotate = annotate
         self.settings = Settings.resolve(settings, framework_config=framework_config, framework_source=framework_source)
         if agent is None:
             from .agent import Agent
@@ -319,7 +342,7 @@ class MoesifMiddleware(AgentApi):
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            exchange, has_body = self._begin(scope)
+            exchange, has_body = self.begin_exchange(scope)
         except Exception as exc:  # our own bug: serve the app as if we were not here
             warn_once("asgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
             await self.app(scope, receive, send)
@@ -342,7 +365,7 @@ class MoesifMiddleware(AgentApi):
 
             app_receive = capture_receive
 
-        governor = self._gate.current()
+        governor = self.governor()
         if governor is not None:
             try:
                 decision, app_receive = await self._govern(governor, exchange, scope, app_receive, has_body)
@@ -378,7 +401,7 @@ class MoesifMiddleware(AgentApi):
         exchange.finish()
 
     async def _govern(
-        self, governor: Governor, exchange: _Exchange, scope: Scope, receive: Receive, has_body: bool
+        self, governor: Governor, exchange: Exchange, scope: Scope, receive: Receive, has_body: bool
     ) -> tuple[Decision | None, Receive]:
         """Apply governance before the app runs: the blocking decision (or None) and the receive the app gets."""
         settings = self.settings
@@ -423,7 +446,7 @@ class MoesifMiddleware(AgentApi):
             return None, app_receive
         return decision, app_receive
 
-    async def _answer_blocked(self, exchange: _Exchange, decision: Decision, send: Send) -> None:
+    async def _answer_blocked(self, exchange: Exchange, decision: Decision, send: Send) -> None:
         """Answer a call a rule blocked, as the rule says; the app never sees it."""
         payload = blocked_response_body(decision)
         exchange.record.blocked_by = decision.blocked_by
@@ -445,7 +468,12 @@ class MoesifMiddleware(AgentApi):
             raise
         exchange.finish()
 
-    def _begin(self, scope: Scope) -> tuple[_Exchange | None, bool]:
+    def governor(self) -> Governor | None:
+        """The governance rules of the served config, or None when none are served (the common case)."""
+        return self._gate.current()
+
+    def begin_exchange(self, scope: Scope) -> tuple[Exchange | None, bool]:
+        """Start recording the call of ``scope``, and whether its request has a body; the caller ends it exactly once."""
         now = time.time()
         if not self._started:
             # The first call starts the sender and the config fetch (governance and sampling
@@ -494,7 +522,7 @@ class MoesifMiddleware(AgentApi):
         record.client_addr = client[0] if client else None
         if not settings.disabled_transaction_id:
             record.transaction_id = txn if txn and len(txn) <= 128 else new_transaction_id()
-        exchange = _Exchange(self, scope, record, has_body)
+        exchange = Exchange(self, scope, record, has_body)
         scope[ANNOTATIONS_KEY] = exchange.annotations
         return exchange, has_body
 

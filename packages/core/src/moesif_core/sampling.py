@@ -112,7 +112,7 @@ def _compile_entry(entry: Any) -> tuple[tuple[tuple[str, re.Pattern[str]], ...],
 class Sampler:
     """The compiled sampling part of one config; immutable once built."""
 
-    __slots__ = ("company_rates", "default_rate", "regex_entries", "user_rates")
+    __slots__ = ("company_rates", "default_rate", "flat_rate", "needs_ip", "regex_entries", "user_rates")
 
     def __init__(
         self,
@@ -125,6 +125,11 @@ class Sampler:
         self.regex_entries = regex_entries
         self.user_rates: Mapping[str, int] = user_rates or {}
         self.company_rates: Mapping[str, int] = company_rates or {}
+        # The rate of every call when no rule tells calls apart (the usual config): the request
+        # path then needs no facts about the call at all.
+        self.flat_rate: int | None = None if (regex_entries or self.user_rates or self.company_rates) else default_rate
+        #: True when a regex entry looks at ``request.ip_address``, so the caller must resolve the client's address.
+        self.needs_ip: bool = any(fact == "ip" for conditions, _ in regex_entries for fact, _ in conditions)
 
     @classmethod
     def from_config(cls, config: Any) -> Sampler:
@@ -152,11 +157,6 @@ class Sampler:
     def needs_identity(self) -> bool:
         """True when a user's or company's rate could apply, so the caller must know who it is."""
         return bool(self.user_rates or self.company_rates)
-
-    @property
-    def needs_ip(self) -> bool:
-        """True when a regex entry looks at ``request.ip_address``, so the caller must resolve the client's address."""
-        return any(fact == "ip" for conditions, _ in self.regex_entries for fact, _ in conditions)
 
     def rate(
         self,

@@ -35,10 +35,11 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["MoesifMiddleware"]
+__all__ = ["Exchange", "MoesifMiddleware", "ResponseTee"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Callable[[bytes], object]]
+Annotate = Callable[[dict[str, Any], RequestAnnotations], None]
 
 _TXN_ENVIRON_KEY = "HTTP_X_MOESIF_TRANSACTION_ID"
 _TXN_HEADER = "X-Moesif-Transaction-Id"
@@ -126,8 +127,14 @@ class _PrefixedStream:
         return getattr(self._stream, name)
 
 
-class _Exchange:
-    """The state of one call while the app and server work on it."""
+class Exchange:
+    """The state of one call while the app and server work on it.
+
+    Integrations that see a call through framework hooks rather than around the WSGI app (Falcon's
+    middleware components) drive it directly: :meth:`MoesifMiddleware.begin_exchange` at the
+    start, :meth:`respond` with what the framework will send, the body to :meth:`keep_chunk` (or
+    the stream through :class:`ResponseTee`), then :meth:`finish`.
+    """
 
     __slots__ = (
         "annotations",
@@ -154,12 +161,19 @@ class _Exchange:
 
     def on_start_response(self, status: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Record status and headers, ask the callbacks, decide sampling; returns the headers to send."""
-        record = self.record
         try:
-            record.status = int(status[:3])
+            code = int(status[:3])
         except (TypeError, ValueError):
-            record.status = 0
+            code = 0
+        return self.respond(code, headers)
+
+    def respond(self, code: int, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """:meth:`on_start_response` with the status as a number: the headers to send (a transaction id added)."""
+        record = self.record
+        record.status = code
         mw = self.middleware
+        if mw.annotate is not None:
+            self._annotate()
         if self.extra_headers:
             headers = merge_header_pairs(headers, self.extra_headers)
         if record.transaction_id is not None:
@@ -174,6 +188,12 @@ class _Exchange:
             warn_once("wsgi-identify", "moesif: could not identify the call (%s: %s)", type(exc).__name__, exc)
         self.keep = mw.decide(record, self.annotations)
         return headers
+
+    def _annotate(self) -> None:
+        try:
+            self.middleware.annotate(self.environ, self.annotations)  # type: ignore[misc]
+        except Exception as exc:  # never lose the call over a route name
+            warn_once("wsgi-annotate", "moesif: could not read the route of a call (%s: %s)", type(exc).__name__, exc)
 
     def _identify(self, headers: list[tuple[str, str]]) -> None:
         mw = self.middleware
@@ -226,6 +246,8 @@ class _Exchange:
                 # The app returned without calling start_response (or the client left first):
                 # what the app said about the call still counts, callbacks have no response to see.
                 record.status = 499 if error is None else 500
+                if self.middleware.annotate is not None:
+                    self._annotate()
                 self.annotations.apply_to(self.record)
                 self.keep = self.middleware.decide(record, self.annotations)
                 if not self.keep:
@@ -239,12 +261,12 @@ class _Exchange:
             warn_once("wsgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
 
 
-class _ResponseTee:
+class ResponseTee:
     """The app's response iterable as the server sees it: same chunks, same pace, teed up to the cap."""
 
     __slots__ = ("_exchange", "_iterator", "_original")
 
-    def __init__(self, original: Iterable[bytes], exchange: _Exchange) -> None:
+    def __init__(self, original: Iterable[bytes], exchange: Exchange) -> None:
         self._original = original
         self._exchange = exchange
         self._iterator: Iterator[bytes] | None = None
@@ -293,8 +315,15 @@ class MoesifMiddleware(AgentApi):
         callback_app: Any = None,
         agent: Agent | None = None,
         user_agent: str | None = None,
+        annotate: Annotate | None = None,
     ) -> None:
+        """``annotate(environ, annotations)``, when given, runs as the response starts (and once more
+        when the app ends without starting one), before the callbacks: an integration writes there
+        what only its framework knows by then (the matched route, a view's marks), with no hook
+        of its own in the request path.
+        """
         self.app = app
+        self.annotate = annotate
         self.settings = Settings.resolve(settings, framework_config=framework_config, framework_source=framework_source)
         if agent is None:
             from .agent import Agent
@@ -320,13 +349,13 @@ class MoesifMiddleware(AgentApi):
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
-            exchange = self._begin(environ)
+            exchange = self.begin_exchange(environ)
         except Exception as exc:  # our own bug: the app is served as if we were not here
             warn_once("wsgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
             exchange = None
         if exchange is None:
             return self.app(environ, start_response)
-        governor = self._gate.current()
+        governor = self.governor()
         if governor is not None:
             blocked = self._govern(governor, exchange, environ, start_response)
             if blocked is not None:
@@ -359,9 +388,13 @@ class MoesifMiddleware(AgentApi):
             exchange.response_body = None
             exchange.finish()
             return result
-        return _ResponseTee(result, exchange)
+        return ResponseTee(result, exchange)
 
-    def _begin(self, environ: dict[str, Any]) -> _Exchange | None:
+    def begin_exchange(self, environ: dict[str, Any]) -> Exchange | None:
+        """Start recording the call of ``environ`` (None: SKIP said no); tees ``wsgi.input`` when a body is logged.
+
+        The caller applies governance first (:meth:`governor`) and ends the exchange exactly once.
+        """
         now = time.time()
         if not self._started:
             # The first call starts the sender and the config fetch (governance and sampling
@@ -393,7 +426,7 @@ class MoesifMiddleware(AgentApi):
         if not settings.disabled_transaction_id:
             incoming = environ.get(_TXN_ENVIRON_KEY)
             record.transaction_id = incoming if incoming and len(incoming) <= 128 else new_transaction_id()
-        exchange = _Exchange(self, environ, record)
+        exchange = Exchange(self, environ, record)
         environ[ANNOTATIONS_KEY] = exchange.annotations
         if settings.log_body:
             length = environ.get("CONTENT_LENGTH")
@@ -404,8 +437,12 @@ class MoesifMiddleware(AgentApi):
                     environ["wsgi.input"] = _InputTee(stream, exchange.request_body)
         return exchange
 
+    def governor(self) -> Governor | None:
+        """The governance rules of the served config, or None when none are served (the common case)."""
+        return self._gate.current()
+
     def _govern(
-        self, governor: Governor, exchange: _Exchange, environ: dict[str, Any], start_response: StartResponse
+        self, governor: Governor, exchange: Exchange, environ: dict[str, Any], start_response: StartResponse
     ) -> list[bytes] | None:
         """Apply governance before the app runs; the blocked answer, or None to call the app."""
         settings = self.settings

@@ -1,4 +1,7 @@
-"""Falcon ASGI: drive the core ASGI capture layer from a middleware component's two hooks.
+"""Falcon ASGI with governance rules served: play the core ASGI capture layer from the component's two hooks.
+
+Without rules, :mod:`falcon_moesif.asgi_direct` records the call with no task; with them, the
+whole capture layer runs, so its governance applies unchanged.
 
 As in :mod:`falcon_moesif.wsgi_bridge`, the component plays the ASGI call around itself. In
 ``process_request_async`` it starts :class:`moesif_core.asgi.MoesifMiddleware` on the real scope
@@ -15,8 +18,7 @@ released and the capture task completes, exactly as the capture layer completes 
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from moesif_core.annotations import annotations_of
@@ -24,6 +26,7 @@ from moesif_core.asgi import Message, Receive, Scope, Send
 from moesif_core.log import warn_once
 
 from .response_parts import apply_added_headers, has_no_body, header_pairs, status_code
+from .stream_tees import SseTee, StreamTee
 
 __all__ = ["STATE_KEY", "AsgiCall", "parked_app"]
 
@@ -141,9 +144,9 @@ class AsgiCall:
         )
         apply_added_headers(resp, headers, (self.sent_start or {}).get("headers"))
         if stream_kind == "sse":
-            resp.sse = _SseTee(resp.sse, self)
+            resp.sse = SseTee(resp.sse, self)
         elif stream_kind == "stream":
-            resp.stream = _StreamTee(resp.stream, self)
+            resp.stream = StreamTee(resp.stream, self)
         else:
             if body:
                 await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -186,91 +189,8 @@ class AsgiCall:
                 release.set_exception(error)
 
 
-def _resume_soon(loop: asyncio.AbstractEventLoop, call: AsgiCall) -> None:
-    # Runs wherever the garbage collector runs: only schedule, never complete the call here.
-    try:
-        loop.call_soon_threadsafe(call.resume)
-    except RuntimeError:  # the loop is closed: the process is going away
-        pass
-
-
 async def _never_receive() -> Message:
     return {"type": "http.disconnect"}
-
-
-class _PulledTee:
-    """An async iterable Falcon pulls from, in front of ``source``; subclasses tell the capture layer each item."""
-
-    __slots__ = ("_call", "_iterator", "_source")
-
-    def __init__(self, source: Any, call: AsgiCall) -> None:
-        self._source = source
-        self._call = call
-        self._iterator: AsyncIterator[Any] | None = None
-
-    def __aiter__(self) -> _PulledTee:
-        return self
-
-    async def _pull(self) -> Any:
-        """The source's next item; when the source ends the call ends, when it raises the call is resumed with it."""
-        iterator = self._iterator
-        if iterator is None:
-            iterator = self._iterator = self._source.__aiter__()
-        try:
-            return await iterator.__anext__()
-        except StopAsyncIteration:
-            await self._call.end()
-            raise
-        except BaseException as exc:
-            self._call.resume(exc)
-            raise
-
-
-class _StreamTee(_PulledTee):
-    """``resp.stream`` as Falcon pulls it: the same chunks, each told to the capture layer on the way."""
-
-    __slots__ = ()
-
-    async def __anext__(self) -> Any:
-        data = await self._pull()
-        if data is None:  # Falcon stops at None
-            await self._call.end()
-        else:
-            await self._call.chunk(data)
-        return data
-
-    async def close(self) -> None:
-        # Falcon awaits close() after the last chunk, even when the client left or the stream raised.
-        try:
-            close = getattr(self._source, "close", None)
-            if close is not None:
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
-        finally:
-            await self._call.end()
-
-
-class _SseTee(_PulledTee):
-    """``resp.sse`` as Falcon pulls it: the same events, each serialized for the capture layer too."""
-
-    __slots__ = ("__weakref__",)
-
-    def __init__(self, source: Any, call: AsgiCall) -> None:
-        super().__init__(source, call)
-        # Falcon stops pulling without closing the emitter when the client leaves: complete the
-        # call on the loop once Falcon lets go of this object.
-        finalizer = weakref.finalize(self, _resume_soon, asyncio.get_running_loop(), call)
-        finalizer.atexit = False
-
-    async def __anext__(self) -> Any:
-        event = await self._pull()
-        try:
-            data = event.serialize() if event else b": ping\n\n"
-        except Exception:  # Falcon serializes with its own JSON handler; a copy we cannot make is skipped
-            data = b""
-        await self._call.chunk(data)
-        return event
 
 
 def _settled(parked: asyncio.Future[None]) -> Callable[[asyncio.Task[None]], None]:

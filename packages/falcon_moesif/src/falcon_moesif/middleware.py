@@ -23,8 +23,9 @@ from moesif_core.annotations import annotations_of
 from moesif_core.log import warn_once
 from moesif_core.settings import Settings
 
-from . import asgi_bridge, wsgi_bridge
+from . import asgi_bridge, wsgi_bridge, wsgi_direct
 from ._version import __version__
+from .asgi_direct import DirectCall
 
 if TYPE_CHECKING:
     from moesif_core.agent import Agent
@@ -35,7 +36,7 @@ __all__ = ["MoesifMiddleware"]
 def _falcon_request(scope: Any) -> Any:
     """ASGI callbacks get the Falcon request (``req.get_header``, ``req.context``, ``req.uri_template``)."""
     call = scope.get(asgi_bridge.STATE_KEY)
-    return call.req if isinstance(call, asgi_bridge.AsgiCall) else core_asgi.AsgiRequest(scope)
+    return call.req if isinstance(call, (DirectCall, asgi_bridge.AsgiCall)) else core_asgi.AsgiRequest(scope)
 
 
 class MoesifMiddleware(AgentApi):
@@ -80,16 +81,23 @@ class MoesifMiddleware(AgentApi):
         try:
             if annotations_of(req.env) is not None:
                 return  # an outer Moesif middleware already captures this call
-            wsgi_bridge.WsgiCall().begin(self._wsgi_capture(), req, resp)
+            capture = self._wsgi_capture()
+            if capture.governor() is None:
+                wsgi_direct.begin(capture, req, wsgi_bridge.STATE_KEY)
+            else:
+                wsgi_bridge.WsgiCall().begin(capture, req, resp)
         except Exception as exc:  # our own bug: the request goes on uncaptured
             warn_once("falcon-wsgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
 
     def process_response(self, req: Any, resp: Any, resource: Any, req_succeeded: bool) -> None:
         call = req.env.pop(wsgi_bridge.STATE_KEY, None)
-        if not isinstance(call, wsgi_bridge.WsgiCall):
+        if call is None:
             return
         try:
-            call.respond(req, resp)
+            if isinstance(call, core_wsgi.Exchange):
+                wsgi_direct.respond(call, req, resp)
+            elif isinstance(call, wsgi_bridge.WsgiCall):
+                call.respond(req, resp)
         except Exception as exc:
             warn_once("falcon-wsgi-respond", "moesif: could not capture a response (%s: %s)", type(exc).__name__, exc)
 
@@ -97,14 +105,28 @@ class MoesifMiddleware(AgentApi):
 
     async def process_request_async(self, req: Any, resp: Any) -> None:
         try:
-            if annotations_of(req.scope) is not None:
+            scope = req.scope
+            if annotations_of(scope) is not None:
                 return
-            await asgi_bridge.AsgiCall(req).begin(self._asgi_capture(), resp)
+            capture = self._asgi_capture()
+            if capture.governor() is None:
+                call = DirectCall.begin(capture, req)
+                if call is not None:
+                    scope[asgi_bridge.STATE_KEY] = call
+            else:
+                await asgi_bridge.AsgiCall(req).begin(capture, resp)
         except Exception as exc:
             warn_once("falcon-asgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
 
     async def process_response_async(self, req: Any, resp: Any, resource: Any, req_succeeded: bool) -> None:
         call = req.scope.get(asgi_bridge.STATE_KEY)
+        if isinstance(call, DirectCall):
+            try:
+                await call.respond(resp)
+            except Exception as exc:
+                warn_once("falcon-asgi-respond", "moesif: could not capture a response (%s: %s)", type(exc).__name__, exc)
+            del req.scope[asgi_bridge.STATE_KEY]  # the callbacks have run: no req -> scope -> call -> req cycle
+            return
         if not isinstance(call, asgi_bridge.AsgiCall):
             return
         try:

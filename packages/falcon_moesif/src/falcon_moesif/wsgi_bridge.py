@@ -1,4 +1,8 @@
-"""Falcon WSGI: drive the core WSGI capture layer from a middleware component's two hooks.
+"""Falcon WSGI with governance rules served: play the core WSGI capture layer from the component's two hooks.
+
+Without rules, :mod:`falcon_moesif.wsgi_direct` records the call at less cost; with them, the
+whole capture layer runs, so its governance (read the body ahead, answer a blocked call, add a
+rule's headers) applies unchanged.
 
 A component cannot see the WSGI call around it, so it plays that call itself: in
 ``process_request`` it calls :class:`moesif_core.wsgi.MoesifMiddleware` with the real environ

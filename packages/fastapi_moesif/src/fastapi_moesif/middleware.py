@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from moesif_core.annotations import annotations_of
-from moesif_core.asgi import AsgiApp, Message, Receive, Scope, Send
+from moesif_core.annotations import RequestAnnotations
+from moesif_core.asgi import AsgiApp, Scope
 from moesif_core.asgi import MoesifMiddleware as CoreMiddleware
-from moesif_core.log import warn_once
 from moesif_core.settings import Settings
 
 from ._version import __version__
@@ -42,42 +41,10 @@ def route_template(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
-class _RouteNoter:
-    """Sits between the capture layer and the app: notes the route template as the response starts.
-
-    Routing happens inside the app, so the template only exists once the app answers; noting it
-    on ``http.response.start`` puts it in the annotations just before the capture layer reads them.
-    """
-
-    __slots__ = ("app",)
-
-    def __init__(self, app: AsgiApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def noting_send(message: Message) -> None:
-            if message.get("type") == "http.response.start":
-                _note_route(scope)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, noting_send)
-        except BaseException:
-            _note_route(scope)  # no response started: the event of the failed call still gets its route
-            raise
-
-
-def _note_route(scope: Scope) -> None:
-    try:
-        annotations = annotations_of(scope)
-        if annotations is not None and annotations.route is None:
-            annotations.route = route_template(scope)
-    except Exception as exc:  # a strange route object must not cost the response
-        warn_once("fastapi-route", "moesif: could not read the route template (%s: %s)", type(exc).__name__, exc)
+def _note_route(scope: Scope, annotations: RequestAnnotations) -> None:
+    """The capture layer's ``annotate``: routing happened inside the app, so the template exists once it answers."""
+    if annotations.route is None:
+        annotations.route = route_template(scope)
 
 
 class MoesifMiddleware(CoreMiddleware):
@@ -99,10 +66,11 @@ class MoesifMiddleware(CoreMiddleware):
         request_factory: RequestFactory | None = None,
     ) -> None:
         super().__init__(
-            _RouteNoter(app),
+            app,
             settings,
             framework_config=framework_config,
             agent=agent,
             user_agent=f"fastapi-moesif/{__version__}",
             request_factory=request_factory or Request,
+            annotate=_note_route,
         )

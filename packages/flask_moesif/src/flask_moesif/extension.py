@@ -1,21 +1,23 @@
 """``MoesifFlask``: the Flask extension, glue over :class:`moesif_core.wsgi.MoesifMiddleware`.
 
 The core middleware wraps ``app.wsgi_app`` (not a request hook), so it sees what Flask's hooks
-miss: 404s and 405s, errors raised anywhere, and streamed bodies chunk by chunk. A
-``before_request`` hook only tells it what Flask alone knows: the matched rule and the view's
-``skip_moesif`` / ``moesif_metadata`` marks. The user's callbacks run inside the request context,
-so ``flask.request``, ``flask.g`` and flask-login's ``current_user`` work in them.
+miss: 404s and 405s, errors raised anywhere, and streamed bodies chunk by chunk. What Flask
+alone knows (the matched rule and the view's ``skip_moesif`` / ``moesif_metadata`` marks) is read
+from the request as the response starts, not by a request hook: Flask matched the URL before any
+hook ran, and a hook costs every call more than one read. The user's callbacks run inside the
+request context, so ``flask.request``, ``flask.g`` and flask-login's ``current_user`` work in them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import flask
 from werkzeug.utils import ImportStringError, import_string
 
-from moesif_core.annotations import annotations_of
+from moesif_core.annotations import RequestAnnotations
 from moesif_core.entities import EntityApi
 from moesif_core.log import warn_once
 from moesif_core.settings import SPECS, Settings, SettingsError
@@ -110,10 +112,9 @@ class MoesifFlask(EntityApi):
             callback_app=app,
             agent=self._agent,
             user_agent=f"flask-moesif/{__version__}",
+            annotate=functools.partial(_note_view, app),
         )
         app.wsgi_app = middleware  # type: ignore[method-assign]
-        # First in line: an earlier hook that answers the call (an auth check) must not hide the route.
-        app.before_request_funcs.setdefault(None, []).insert(0, _note_view)
         app.extensions[EXTENSION_KEY] = self
         self._middlewares[app] = middleware
 
@@ -172,17 +173,17 @@ class MoesifFlask(EntityApi):
         return list(unique.values())
 
 
-def _note_view() -> None:
-    """``before_request``: the matched rule and the view's marks, for the capture layer."""
-    try:
-        annotations = annotations_of(flask.request.environ)
-        if annotations is None:
-            return
-        rule = flask.request.url_rule
-        if rule is not None and annotations.route is None:
-            annotations.route = rule.rule
-        endpoint = flask.request.endpoint
-        if endpoint is not None:
-            apply_view_options(flask.current_app.view_functions.get(endpoint), annotations)
-    except Exception as exc:  # never fail the request over a route name
-        warn_once("flask-note-view", "moesif: could not read the Flask route (%s: %s)", type(exc).__name__, exc)
+def _note_view(app: flask.Flask, environ: dict[str, Any], annotations: RequestAnnotations) -> None:
+    """The matched rule and the view's marks, for the capture layer, as the response starts.
+
+    Flask starts the response inside its request context, so the request there is the one it
+    routed, even when a middleware between us and Flask handed it a copy of the environ.
+    """
+    if not flask.has_request_context():
+        return  # the app ended without starting a response, after Flask left the context
+    rule = flask.request._get_current_object().url_rule  # type: ignore[attr-defined]
+    if rule is None:
+        return  # 404 and 405: no view
+    if annotations.route is None:
+        annotations.route = rule.rule
+    apply_view_options(app.view_functions.get(rule.endpoint), annotations)

@@ -1,7 +1,7 @@
 """Per-view choices (skip this view, add metadata) and the current call's annotations.
 
-The decorators only mark the view function; the extension's request hook reads the mark once
-the URL is matched, so a mark works even when an earlier ``before_request`` answers the call
+The decorators only mark the view function; the extension reads the mark of the matched view
+when the response starts, so a mark works even when a ``before_request`` hook answers the call
 (a 401 from an auth hook on a skipped health check stays skipped).
 
 Example::
