@@ -29,7 +29,7 @@ SECTIONS = ("inprocess", "http", "sender", "memory")
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "inprocess": {"n": 2000, "reps": 5, "warmup": 200},
-        "http": {"seconds": 5, "reps": 3, "connections": 10},
+        "http": {"seconds": 3, "reps": 5, "connections": 10},
         "sender": {"n": 20000, "burst": 20000, "timeout": 120.0, "drain_timeouts": {"default": 60.0, "moesifasgi": 20.0}},
         "memory": {"n": 100000, "seconds": {"ours": 150.0, "incumbent": 60.0}},
     },

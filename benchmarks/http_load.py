@@ -93,6 +93,20 @@ class _Server:
                 time.sleep(0.1)
         raise RuntimeError(f"{server} ({framework}/{stack}) did not listen within 30 s; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and its children (gunicorn's worker) so far, user + system."""
+        import psutil
+
+        total = 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+        return total
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
@@ -141,18 +155,26 @@ def _one_server(
             for rep in range(reps):
                 order = STACKS[rep % len(STACKS) :] + STACKS[: rep % len(STACKS)]
                 for stack in order:
+                    cpu_before = servers[stack].cpu_seconds()
                     result = run_load(servers[stack].url(path), method, body, seconds, connections)
-                    results[stack].append(result)
                     served[stack] += result["requests"]
                     if stack != "bare":
                         settle = _SETTLE["ours" if stack == "ours" else incumbent]
                         if settle > 0:
                             collectors[stack].wait_for(served[stack], settle, poll=0.05)
-            base = {key: median([r[key] for r in results["bare"]]) for key in ("rps", "p50_ms", "p99_ms")}
+                    # The server's CPU for the run and for sending its events: steadier than
+                    # requests/s on a shared machine, where a neighbour's burst moves wall time.
+                    cpu = servers[stack].cpu_seconds() - cpu_before
+                    result["cpu_us"] = cpu / result["requests"] * 1e6 if result["requests"] else None
+                    results[stack].append(result)
+            base = {key: _median_of(results["bare"], key) for key in ("rps", "p50_ms", "p99_ms", "cpu_us")}
             for stack in STACKS:
                 rps = median([r["rps"] for r in results[stack]])
                 p50 = median([r["p50_ms"] for r in results[stack]])
                 p99 = median([r["p99_ms"] for r in results[stack]])
+                cpu_us = _median_of(results[stack], "cpu_us")
+                # moesifasgi's backlog is not waited for (see _SETTLE): its sending is not all in its CPU.
+                waited = stack != "incumbent" or _SETTLE[incumbent] > 0
                 row = {
                     "server": server,
                     "framework": framework,
@@ -164,13 +186,16 @@ def _one_server(
                     "p99_ms": p99,
                     "rps_ratio": ratio(rps, base["rps"]),
                     "p99_ratio": ratio(p99, base["p99_ms"]),
+                    "cpu_us": cpu_us if waited else None,
+                    "cpu_ratio": ratio(cpu_us, base["cpu_us"]) if waited else None,
                     "errors": sum(r["errors"] for r in results[stack]),
                     "rps_samples": [r["rps"] for r in results[stack]],
                 }
                 rows.append(row)
                 echo(
                     f"  {server:<9} {case:<4} {row['label']:<10} {_f(rps, '8.0f')} req/s ({_f(row['rps_ratio'], '.2f')} of bare)"
-                    f"  p50 {_f(p50, '.2f')} ms  p99 {_f(p99, '.2f')} ms ({_f(row['p99_ratio'], '.2f')}x)  errors {row['errors']}"
+                    f"  p50 {_f(p50, '.2f')} ms  p99 {_f(p99, '.2f')} ms ({_f(row['p99_ratio'], '.2f')}x)"
+                    f"  CPU {_f(row['cpu_us'], '.0f')} us/req ({_f(row['cpu_ratio'], '.2f')}x)  errors {row['errors']}"
                 )
         for stack, collector in collectors.items():
             count, _ = collector.wait_for(served[stack], 5.0 if stack == "ours" or incumbent != "moesifasgi" else 0.0)
@@ -181,6 +206,11 @@ def _one_server(
         for collector in collectors.values():
             collector.stop()
     return rows, delivery
+
+
+def _median_of(results: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in results if r.get(key) is not None]
+    return median(values) if values else None
 
 
 def _f(v: float | None, spec: str) -> str:

@@ -158,13 +158,15 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
             f"## Over HTTP ({http['generator']}, {http['connections']} connections, {http['seconds']} s a run, 1 worker; "
             "gunicorn sync + Flask, uvicorn + FastAPI)",
             "",
-            "| server | case | stack | requests/s | of bare | p50 ms | p99 ms | p99 vs bare | errors |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| server | case | stack | requests/s | of bare | p50 ms | p99 ms | p99 vs bare | server CPU µs/request | CPU vs bare | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in http["rows"]:
+            cpu_ratio = r.get("cpu_ratio")
             lines.append(
                 f"| {r['server']} | {r['case'].upper()} | {r['label']} | {_f(r['rps'], '.0f')} | {_f(r['rps_ratio'], '.2f')} | "
-                f"{_f(r['p50_ms'], '.2f')} | {_f(r['p99_ms'], '.2f')} | {_f(r['p99_ratio'], '.2f')}x | {r['errors']} |"
+                f"{_f(r['p50_ms'], '.2f')} | {_f(r['p99_ms'], '.2f')} | {_f(r['p99_ratio'], '.2f')}x | "
+                f"{_f(r.get('cpu_us'), '.0f', 'n/a')} | {_f(cpu_ratio, '.2f', 'n/a')}{'x' if cpu_ratio is not None else ''} | {r['errors']} |"
             )
         if http.get("delivery"):
             lines += [

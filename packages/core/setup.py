@@ -1,7 +1,8 @@
-"""Only the optional C extension; everything else is in pyproject.toml.
+"""Only the optional C extensions; everything else is in pyproject.toml.
 
 ``optional=True``: without a C compiler (or on an interpreter without the C API) the build goes
-on and moesif-core runs its pure-Python checks instead (see ``moesif_core/json_scan.py``).
+on and moesif-core runs the pure-Python versions instead (see ``moesif_core/json_scan.py`` and
+``moesif_core/request_path.py``).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +13,11 @@ setup(
             "moesif_core._json_scan",
             sources=["src/moesif_core/_json_scan.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "moesif_core._request_path",
+            sources=["src/moesif_core/_request_path.c"],
+            optional=True,
+        ),
     ]
 )

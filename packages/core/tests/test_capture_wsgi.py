@@ -396,3 +396,22 @@ def test_a_queued_record_keeps_no_server_object_alive(recording_agent: Any) -> N
     assert alive() is None
     assert all(type(value) is str for value in record.request_headers.values())
     assert {"HTTP_HOST": "example.com", "HTTP_X_TRACE": "t-1"}.items() <= record.request_headers.items()
+
+
+def test_a_list_body_is_the_apps_own_and_the_call_is_complete_when_the_app_returns(recording_agent: Any) -> None:
+    body = [b"ab", b"", b"cde"]
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    middleware = make(app, recording_agent, LOG_BODY_MAX_BYTES=4)
+    result = middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    assert result is body  # the server gets the app's list: no tee to pull it through
+    [record] = recording_agent.records
+    assert (record.status, record.response_body, record.response_body_size, record.response_body_truncated) == (
+        200,
+        b"abcd",
+        5,
+        True,
+    )

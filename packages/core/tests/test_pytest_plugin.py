@@ -168,7 +168,6 @@ def test_records(moesif_recorder):
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/hi", "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     response = app(environ, lambda status, headers, exc_info=None: None)
     assert b"".join(response) == b"hi"
-    response.close()
     [record] = moesif_recorder.records
     assert (record.method, record.path, record.status) == ("GET", "/hi", 200)
 """)

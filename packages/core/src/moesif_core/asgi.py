@@ -29,7 +29,8 @@ from .callbacks import acall_safely
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
-from .record import RawExchange, new_transaction_id
+from .record import RawExchange
+from .request_path import new_transaction_id
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -184,25 +185,38 @@ class Exchange:
 
     async def on_response_start(self, message: Message) -> Message:
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
+        message = self._record_start(message)
+        if self.keep:
+            await self._identify(self.record.response_headers)
+            self.keep = keep_call(self.middleware.agent, self.record, self.annotations)
+        return message
+
+    def start(self, message: Message) -> Message:
+        """:meth:`on_response_start` for a middleware without callbacks: nothing to await, so no coroutine."""
+        message = self._record_start(message)
+        if self.keep:
+            self.annotations.apply_to(self.record)
+            self.keep = keep_call(self.middleware.agent, self.record, self.annotations)
+        return message
+
+    def _record_start(self, message: Message) -> Message:
         record = self.record
         status = message.get("status", 0)
         record.status = status if isinstance(status, int) else 0
         headers = message.get("headers") or []
         extra = self.extra_headers
-        if extra:
-            names = {name for name, _ in extra}
-            headers = [(k, v) for k, v in headers if bytes(k).lower() not in names] + extra
-            message = {**message, "headers": headers}
-        if record.transaction_id is not None:
-            headers = [*headers, (_TXN_HEADER, record.transaction_id.encode("latin-1"))]
+        txn = record.transaction_id
+        if extra or txn is not None:
+            if extra:
+                names = {name for name, _ in extra}
+                headers = [(k, v) for k, v in headers if bytes(k).lower() not in names] + extra
+            if txn is not None:
+                headers = [*headers, (_TXN_HEADER, txn.encode("latin-1"))]
             message = {**message, "headers": headers}
         record.response_headers = headers
         record.response_header_style = "asgi"
         if self.middleware.annotate is not None:
             self._annotate()
-        if self.keep:
-            await self._identify(headers)
-            self.keep = keep_call(self.middleware.agent, record, self.annotations)
         return message
 
     def _annotate(self) -> None:
@@ -376,12 +390,14 @@ class MoesifMiddleware(AgentApi):
                 await self._answer_blocked(exchange, decision, send)
                 return
 
+        has_callbacks = self.has_callbacks
+
         async def capture_send(message: Message) -> None:
             kind = message.get("type")
             last = False
             try:
                 if kind == "http.response.start":
-                    message = await exchange.on_response_start(message)
+                    message = await exchange.on_response_start(message) if has_callbacks else exchange.start(message)
                 elif kind == "http.response.body":
                     exchange.keep_response_chunk(message.get("body", b""))
                     last = not message.get("more_body", False)

@@ -9,9 +9,9 @@ sender thread.
 
 from __future__ import annotations
 
-import os
-import random
 from typing import Any, Final, Literal
+
+from .request_path import new_transaction_id
 
 __all__ = ["HeaderStyle", "RawExchange", "new_transaction_id"]
 
@@ -25,20 +25,6 @@ HeaderStyle = Literal["wsgi", "asgi", "pairs", "environ"]
 # Fixed cost charged per record against the queue's byte budget: the Python objects of a record
 # and its header lists weigh far more than their text.
 RECORD_OVERHEAD_BYTES: Final = 1024
-
-
-_VARIANT: Final = "89ab89ab89ab89ab"
-# Ids need to be unique, not secret: a private generator seeded from the OS is several times
-# cheaper than a system call per request. Private, so an app calling random.seed() cannot make
-# ids repeat; reseeded in a forked child, so parent and child never share a sequence.
-_ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
-
-
-def new_transaction_id() -> str:
-    """A random (version 4) UUID in its usual text form, several times cheaper than ``str(uuid.uuid4())``."""
-    h = f"{_ids.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}"
 
 
 class RawExchange:

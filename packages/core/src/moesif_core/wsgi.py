@@ -29,7 +29,8 @@ from .callbacks import call_safely
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_once
-from .record import RawExchange, new_transaction_id
+from .record import RawExchange
+from .request_path import new_transaction_id, str_entries
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -382,6 +383,14 @@ class MoesifMiddleware(AgentApi):
             # iterable, so a dropped call costs nothing more.
             exchange.done = True
             return result
+        kind = type(result)
+        if (kind is list or kind is tuple) and exchange.record.status:
+            # The whole body is already here (Bottle, Pyramid, most plain apps): keep it and complete
+            # the call now; the server gets the app's own list, with no tee to pull it through.
+            for chunk in result:
+                exchange.keep_chunk(chunk)
+            exchange.finish()
+            return result
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             # Keep the server's sendfile path: log the call without its body.
@@ -420,7 +429,7 @@ class MoesifMiddleware(AgentApi):
         # The environ's strings (every header is one, PEP 3333); the sender picks the headers out,
         # which costs more than this. Not a plain copy: that would keep the server's socket, input
         # stream and callbacks alive, unaccounted, while the record waits in the queue.
-        record.request_headers = {key: value for key, value in environ.items() if type(value) is str}
+        record.request_headers = str_entries(environ)
         record.request_header_style = "environ"
         record.client_addr = environ.get("REMOTE_ADDR")
         if not settings.disabled_transaction_id:

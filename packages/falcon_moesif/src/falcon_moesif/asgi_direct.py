@@ -66,13 +66,15 @@ class DirectCall:
                 if body is None and stream is not None and not hasattr(stream, "read"):
                     stream_kind = "stream"
         headers = header_pairs(resp, code, body, "text/event-stream" if stream_kind == "sse" else None)
-        await exchange.on_response_start(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-            }
-        )
+        start = {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+        }
+        if exchange.middleware.has_callbacks:
+            await exchange.on_response_start(start)
+        else:
+            exchange.start(start)
         txn = exchange.record.transaction_id
         if txn is not None:
             resp.set_header(_TXN_HEADER, txn)

@@ -1,0 +1,112 @@
+"""The native steps of recording a call give what the Python versions give, for any input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from moesif_core import request_path
+
+native = pytest.mark.skipif(not request_path.NATIVE, reason="moesif_core._request_path is not built here")
+
+
+def test_the_native_steps_are_built_where_the_project_expects_them() -> None:
+    if os.environ.get("MOESIF_EXPECT_NATIVE"):
+        assert request_path.NATIVE
+
+
+class StrSubclass(str):
+    pass
+
+
+class OddKey:
+    """A key whose hash runs Python code (and changes nothing)."""
+
+    def __hash__(self) -> int:
+        return 7
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OddKey)
+
+
+values = st.one_of(
+    st.text(max_size=8),
+    st.binary(max_size=4),
+    st.integers(),
+    st.none(),
+    st.builds(StrSubclass, st.text(max_size=4)),
+    st.tuples(st.integers()),
+)
+keys = st.one_of(st.text(max_size=12), st.builds(OddKey))
+
+
+@native
+@given(st.dictionaries(keys, values, max_size=40))
+def test_str_entries_is_the_comprehension(environ: dict[Any, Any]) -> None:
+    expected = {k: v for k, v in environ.items() if type(v) is str}
+    got = request_path.str_entries(environ)
+    assert got == expected
+    assert list(got) == list(expected)  # same order
+    assert got is not environ
+
+
+class Environ(Mapping[str, Any]):
+    """Not a dict: read through items()."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@native
+def test_str_entries_of_a_dict_subclass_and_of_another_mapping() -> None:
+    data = {"PATH_INFO": "/a", "wsgi.input": object(), "HTTP_HOST": StrSubclass("h"), "HTTP_X": "1"}
+    assert request_path.str_entries(type("Sub", (dict,), {})(data)) == {"PATH_INFO": "/a", "HTTP_X": "1"}
+    assert request_path.str_entries(Environ(data)) == {"PATH_INFO": "/a", "HTTP_X": "1"}  # type: ignore[arg-type]
+
+
+@native
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_uuid4_text_is_the_uuid_module_s_text(bits: int) -> None:
+    from moesif_core._request_path import uuid4_text
+
+    assert uuid4_text(lambda n: bits) == str(uuid.UUID(int=bits, version=4))
+
+
+@native
+def test_uuid4_text_passes_on_what_getrandbits_raises_or_returns_wrong() -> None:
+    from moesif_core._request_path import uuid4_text
+
+    def broken(n: int) -> int:
+        raise RuntimeError("no entropy")
+
+    with pytest.raises(RuntimeError):
+        uuid4_text(broken)
+    with pytest.raises(TypeError):
+        uuid4_text(lambda n: "not an int")  # type: ignore[arg-type, return-value]
+
+
+def test_moesif_pure_python_keeps_the_extension_out() -> None:
+    code = (
+        "from moesif_core import request_path as r; import uuid; t = r.new_transaction_id(); "
+        "print(r.NATIVE, r.str_entries({'a': 'b', 'c': 1}), uuid.UUID(t).version)"
+    )
+    env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "{'a':", "'b'}", "4"]
