@@ -25,8 +25,8 @@ from moesif_core.annotations import annotations_of
 from moesif_core.asgi import Message, Receive, Scope, Send
 from moesif_core.log import warn_once
 
-from .response_parts import apply_added_headers, has_no_body, header_pairs, status_code
-from .stream_tees import SseTee, StreamTee
+from .response_parts import apply_added_headers, asgi_outgoing
+from .stream_tees import tee_stream
 
 __all__ = ["STATE_KEY", "AsgiCall", "parked_app"]
 
@@ -123,18 +123,7 @@ class AsgiCall:
         annotations = annotations_of(req.scope)
         if annotations is not None and annotations.route is None:
             annotations.route = req.uri_template
-        code = status_code(resp)
-        body: bytes | None = None
-        stream_kind = ""
-        if not has_no_body(req.method, code):
-            if getattr(resp, "sse", None) is not None:
-                stream_kind = "sse"
-            else:
-                body = await resp.render_body()
-                stream = resp.stream
-                if body is None and stream is not None and not hasattr(stream, "read"):
-                    stream_kind = "stream"
-        headers = header_pairs(resp, code, body, "text/event-stream" if stream_kind == "sse" else None)
+        code, body, stream_kind, headers = await asgi_outgoing(req, resp)
         await send(
             {
                 "type": "http.response.start",
@@ -143,11 +132,7 @@ class AsgiCall:
             }
         )
         apply_added_headers(resp, headers, (self.sent_start or {}).get("headers"))
-        if stream_kind == "sse":
-            resp.sse = SseTee(resp.sse, self)
-        elif stream_kind == "stream":
-            resp.stream = StreamTee(resp.stream, self)
-        else:
+        if not tee_stream(resp, stream_kind, self):
             if body:
                 await send({"type": "http.response.body", "body": body, "more_body": False})
             await self.complete()

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from moesif_core.asgi import Exchange, Message, MoesifMiddleware, Receive
 
-from .response_parts import has_no_body, header_pairs, status_code
-from .stream_tees import SseTee, StreamTee
+from .response_parts import asgi_outgoing
+from .stream_tees import tee_stream
 
 __all__ = ["DirectCall"]
 
@@ -54,18 +54,7 @@ class DirectCall:
         annotations = exchange.annotations
         if annotations.route is None:
             annotations.route = req.uri_template
-        code = status_code(resp)
-        body: bytes | None = None
-        stream_kind = ""
-        if not has_no_body(req.method, code):
-            if getattr(resp, "sse", None) is not None:
-                stream_kind = "sse"
-            else:
-                body = await resp.render_body()
-                stream = resp.stream
-                if body is None and stream is not None and not hasattr(stream, "read"):
-                    stream_kind = "stream"
-        headers = header_pairs(resp, code, body, "text/event-stream" if stream_kind == "sse" else None)
+        code, body, stream_kind, headers = await asgi_outgoing(req, resp)
         start = {
             "type": "http.response.start",
             "status": code,
@@ -81,11 +70,7 @@ class DirectCall:
         if not exchange.keep:
             exchange.done = True  # sampled out or skipped: nothing more to record
             return
-        if stream_kind == "sse":
-            resp.sse = SseTee(resp.sse, self)
-        elif stream_kind == "stream":
-            resp.stream = StreamTee(resp.stream, self)
-        else:
+        if not tee_stream(resp, stream_kind, self):
             if body:
                 exchange.keep_response_chunk(body)
             exchange.finish()

@@ -7,11 +7,20 @@ Falcon adds (Content-Type, Content-Length) and the body are derived here from th
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import falcon
 
-__all__ = ["BODILESS_STATUSES", "apply_added_headers", "has_no_body", "header_pairs", "status_code", "status_line"]
+__all__ = [
+    "BODILESS_STATUSES",
+    "AsgiOutgoing",
+    "apply_added_headers",
+    "asgi_outgoing",
+    "has_no_body",
+    "header_pairs",
+    "status_code",
+    "status_line",
+]
 
 # Falcon sends no body for these, whatever resp holds (and no Content-Type for 1xx/204/304).
 BODILESS_STATUSES: Final = frozenset({100, 101, 102, 103, 204, 304})
@@ -57,3 +66,28 @@ def apply_added_headers(resp: Any, given: list[tuple[str, str]], sent: Any) -> N
         value_text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
         if before.get(text.lower()) != value_text:
             resp.set_header(text, value_text)
+
+
+class AsgiOutgoing(NamedTuple):
+    """What ``falcon.asgi`` will send: status, the rendered body or the kind of stream, headers."""
+
+    code: int
+    body: bytes | None
+    stream_kind: str  # "" (the body, or none), "stream" (resp.stream) or "sse" (resp.sse)
+    headers: list[tuple[str, str]]
+
+
+async def asgi_outgoing(req: Any, resp: Any) -> AsgiOutgoing:
+    code = status_code(resp)
+    body: bytes | None = None
+    stream_kind = ""
+    if not has_no_body(req.method, code):
+        if getattr(resp, "sse", None) is not None:
+            stream_kind = "sse"
+        else:
+            body = await resp.render_body()  # Falcon caches it: not rendered twice
+            stream = resp.stream
+            if body is None and stream is not None and not hasattr(stream, "read"):
+                stream_kind = "stream"
+    headers = header_pairs(resp, code, body, "text/event-stream" if stream_kind == "sse" else None)
+    return AsgiOutgoing(code, body, stream_kind, headers)

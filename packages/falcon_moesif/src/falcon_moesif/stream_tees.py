@@ -13,7 +13,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-__all__ = ["ChunkSink", "PulledTee", "SseTee", "StreamTee"]
+__all__ = ["ChunkSink", "PulledTee", "SseTee", "StreamTee", "tee_stream"]
 
 
 class ChunkSink(Protocol):
@@ -107,3 +107,14 @@ class SseTee(PulledTee):
             data = b""
         await self._call.chunk(data)
         return event
+
+
+def tee_stream(resp: Any, stream_kind: str, sink: ChunkSink) -> bool:
+    """Put the tee in front of ``resp.sse`` or ``resp.stream``; False when the body is not a stream."""
+    if stream_kind == "sse":
+        resp.sse = SseTee(resp.sse, sink)
+    elif stream_kind == "stream":
+        resp.stream = StreamTee(resp.stream, sink)
+    else:
+        return False
+    return True
