@@ -6,8 +6,10 @@ without, it records directly. Both must capture the same call the same way.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 import falcon.testing
@@ -21,6 +23,18 @@ apps = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(apps)
 
 KINDS = ["wsgi", "asgi"]
+
+
+@pytest.fixture(autouse=True)
+def _current_event_loop() -> Iterator[None]:
+    # Falcon 3's TestClient runs an ASGI app on asyncio's current loop, and an async test earlier
+    # in the session (pytest-asyncio) leaves none set.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
+
 
 CLOSED_ITEMS = {
     "_id": "items-closed",

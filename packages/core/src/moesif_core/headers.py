@@ -12,9 +12,21 @@ Example::
 
 from __future__ import annotations
 
+import os
 from typing import Any, Final
 
-__all__ = ["normalize_headers"]
+__all__ = ["NATIVE", "normalize_headers"]
+
+try:
+    if os.environ.get("MOESIF_PURE_PYTHON"):
+        raise ImportError("MOESIF_PURE_PYTHON is set")
+    from ._headers import normalize as _native
+except ImportError:  # no compiler at install time, another interpreter, or turned off
+    _native = None  # type: ignore[assignment]
+
+# True when the common shapes are normalised in C (moesif_core._headers, optional like the body
+# check): the same dict, a quarter of an event's build cost less.
+NATIVE: Final = _native is not None
 
 _NAME_CACHE_LIMIT: Final = 4096
 # "HTTP_X_FOO" -> "x-foo": the same few dozen names repeat on every request.
@@ -169,6 +181,10 @@ def normalize_headers(headers: Any, style: str) -> dict[str, str]:
     shaped = type(headers) is dict if style == "environ" else type(headers) in (list, tuple)
     if not shaped:
         return _careful(headers, style)  # a mapping, a generator: rare, and unpacking them blindly misreads them
+    if _native is not None:
+        out: dict[str, str] | None = _native(headers, style)  # None: unusual, the Python path decides
+        if out is not None:
+            return out
     try:
         return _fast(headers, style)
     except Exception:

@@ -1,0 +1,3 @@
+from typing import Any
+
+def normalize(headers: Any, style: str, /) -> dict[str, str] | None: ...
