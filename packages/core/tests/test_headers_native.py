@@ -131,3 +131,13 @@ def test_the_usual_shapes_are_answered_natively() -> None:
     environ = {"HTTP_X_FORWARDED_FOR": "1.2.3.4", "CONTENT_TYPE": "a/b", "PATH_INFO": "/", "wsgi.input": object()}
     assert normalize(environ, "environ") == {"x-forwarded-for": "1.2.3.4", "content-type": "a/b"}
     assert normalize([("HTTP_HOST", "h")], "wsgi") is None
+
+
+@native
+@pytest.mark.parametrize("style", [None, 3, b"asgi", "\ud800"])
+def test_a_style_that_is_not_a_plain_str_is_handed_over(style: Any) -> None:
+    # A record's fields may hold anything (the event builder must survive them): never raise.
+    from moesif_core._headers import normalize
+
+    assert normalize([""], style) is None
+    assert headers_module.normalize_headers([("a", "b")], style) == python_path([("a", "b")], style)

@@ -104,9 +104,9 @@ def test_uuid4_text_passes_on_what_getrandbits_raises_or_returns_wrong() -> None
 
 def test_moesif_pure_python_keeps_the_extension_out() -> None:
     code = (
-        "from moesif_core import request_path as r; import uuid; t = r.new_transaction_id(); "
-        "print(r.NATIVE, r.str_entries({'a': 'b', 'c': 1}), uuid.UUID(t).version)"
+        "from moesif_core import headers, request_path as r; import uuid; t = r.new_transaction_id(); "
+        "print(r.NATIVE, headers.NATIVE, r.str_entries({'a': 'b', 'c': 1}), uuid.UUID(t).version)"
     )
     env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "{'a':", "'b'}", "4"]
+    assert out.split() == ["False", "False", "{'a':", "'b'}", "4"]

@@ -10,7 +10,7 @@
  *   "asgi": a list or tuple of (bytes, bytes); names and values decoded as latin-1, names lower-cased.
  *   "pairs": a list or tuple of (str, str); names lower-cased.
  *   In "asgi" and "pairs" a repeated name keeps its first place and its values are joined with ", ".
- * None for: another style ("wsgi"), a name that is not ASCII (Python lower-cases Unicode), a key
+ * None for: another style ("wsgi") or a style that is not a str, a name that is not ASCII (Python lower-cases Unicode), a key
  * or value of another type (subclasses included), an item that is not a 2-tuple or 2-list.
  */
 #define PY_SSIZE_T_CLEAN
@@ -212,14 +212,18 @@ pair_headers(PyObject *headers, PyObject *out, int asgi)
 static PyObject *
 normalize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyUnicode_Check(args[1])) {
+    if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "normalize(headers, style)");
         return NULL;
     }
     PyObject *headers = args[0];
+    if (!PyUnicode_CheckExact(args[1])) {
+        Py_RETURN_NONE; /* a record whose style is not a str: the Python path decides */
+    }
     const char *style = PyUnicode_AsUTF8(args[1]);
     if (style == NULL) {
-        return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
     }
     int environ = strcmp(style, "environ") == 0;
     int asgi = strcmp(style, "asgi") == 0;

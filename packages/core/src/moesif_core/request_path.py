@@ -4,7 +4,7 @@ Under callgrind, around a trivial WSGI app, copying the environ's strings (20 en
 formatting a transaction id were 40 % of what the capture layer costs a call in Python: a
 comprehension pays a type check and a call per entry, and the UUID text five slices and two
 formats. ``moesif_core._request_path`` does each in one C call. It is built with the other
-optional extension (see :mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``;
+optional extensions (see :mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``;
 without it the Python versions below run and give the same results.
 """
 

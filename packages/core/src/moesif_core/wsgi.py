@@ -4,7 +4,8 @@ The request path only records: times, the header list, URL parts, the body bytes
 (teed, never read ahead), the chunks the server pulls from the response (teed up to
 ``LOG_BODY_MAX_BYTES``, never consumed ahead, so streams stay streams) and the callbacks'
 results. The record is finished exactly once (when the server exhausts or closes the response,
-or when the app raises) and handed to the agent, whose thread builds and sends the event.
+when the app returns its whole body as a list, or when the app raises) and handed to the agent,
+whose thread builds and sends the event.
 
 Example::
 

@@ -25,7 +25,8 @@ from moesif_core.annotations import annotations_of
 from moesif_core.asgi import Message, Receive, Scope, Send
 from moesif_core.log import warn_once
 
-from .response_parts import apply_added_headers, asgi_outgoing
+from .request_parts import list_scope_headers
+from .response_parts import apply_added_headers, asgi_outgoing, note_route
 from .stream_tees import tee_stream
 
 __all__ = ["STATE_KEY", "AsgiCall", "parked_app"]
@@ -80,10 +81,7 @@ class AsgiCall:
     async def begin(self, capture: Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]], resp: Any) -> None:
         req = self.req
         scope = req.scope
-        if not isinstance(scope.get("headers"), (list, tuple)):
-            # An iterable that Falcon already consumed building req.headers (falcon.testing uses
-            # iterators on purpose): give the capture layer the headers Falcon kept.
-            scope["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in req.headers.items()]
+        list_scope_headers(req)
         first = getattr(req, "_first_event", _MISSING)
         receive = getattr(req, "_receive", _MISSING)
         teeable = first is not _MISSING and receive is not _MISSING and getattr(req, "_stream", None) is None
@@ -117,12 +115,11 @@ class AsgiCall:
         """Send the capture layer the response Falcon will send; tee streams in place."""
         req = self.req
         send = self.send
-        if send is None or annotations_of(req.scope) is None:
+        annotations = annotations_of(req.scope)
+        if send is None or annotations is None:
             await self.complete()
             return
-        annotations = annotations_of(req.scope)
-        if annotations is not None and annotations.route is None:
-            annotations.route = req.uri_template
+        note_route(req, annotations)
         code, body, stream_kind, headers = await asgi_outgoing(req, resp)
         await send(
             {

@@ -15,12 +15,12 @@ from typing import Any, Final
 
 from moesif_core.asgi import Exchange, Message, MoesifMiddleware, Receive
 
-from .response_parts import asgi_outgoing
+from .request_parts import list_scope_headers
+from .response_parts import asgi_outgoing, mark_started, note_route
 from .stream_tees import tee_stream
 
 __all__ = ["DirectCall"]
 
-_TXN_HEADER: Final = "X-Moesif-Transaction-Id"
 _MISSING: Final = object()
 
 
@@ -35,12 +35,8 @@ class DirectCall:
 
     @classmethod
     def begin(cls, capture: MoesifMiddleware, req: Any) -> DirectCall | None:
-        scope = req.scope
-        if not isinstance(scope.get("headers"), (list, tuple)):
-            # An iterable that Falcon already consumed building req.headers (falcon.testing uses
-            # iterators on purpose): record the headers Falcon kept.
-            scope["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in req.headers.items()]
-        exchange, has_body = capture.begin_exchange(scope)
+        list_scope_headers(req)
+        exchange, has_body = capture.begin_exchange(req.scope)
         if exchange is None:
             return None
         if has_body and exchange.request_body is not None:
@@ -51,9 +47,7 @@ class DirectCall:
         """Record what Falcon will send; the call is complete now, or when Falcon has pulled a stream."""
         req = self.req
         exchange = self.exchange
-        annotations = exchange.annotations
-        if annotations.route is None:
-            annotations.route = req.uri_template
+        note_route(req, exchange.annotations)
         code, body, stream_kind, headers = await asgi_outgoing(req, resp)
         start = {
             "type": "http.response.start",
@@ -64,11 +58,7 @@ class DirectCall:
             await exchange.on_response_start(start)
         else:
             exchange.start(start)
-        txn = exchange.record.transaction_id
-        if txn is not None:
-            resp.set_header(_TXN_HEADER, txn)
-        if not exchange.keep:
-            exchange.done = True  # sampled out or skipped: nothing more to record
+        if not mark_started(resp, exchange):
             return
         if not tee_stream(resp, stream_kind, self):
             if body:

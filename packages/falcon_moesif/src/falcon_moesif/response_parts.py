@@ -7,9 +7,16 @@ Falcon adds (Content-Type, Content-Length) and the body are derived here from th
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import falcon
+
+from moesif_core.annotations import RequestAnnotations
+from moesif_core.masking import TRANSACTION_ID_HEADER
+
+if TYPE_CHECKING:
+    from moesif_core import asgi as core_asgi
+    from moesif_core import wsgi as core_wsgi
 
 __all__ = [
     "BODILESS_STATUSES",
@@ -18,6 +25,8 @@ __all__ = [
     "asgi_outgoing",
     "has_no_body",
     "header_pairs",
+    "mark_started",
+    "note_route",
     "status_code",
     "status_line",
 ]
@@ -91,3 +100,23 @@ async def asgi_outgoing(req: Any, resp: Any) -> AsgiOutgoing:
                 stream_kind = "stream"
     headers = header_pairs(resp, code, body, "text/event-stream" if stream_kind == "sse" else None)
     return AsgiOutgoing(code, body, stream_kind, headers)
+
+
+def note_route(req: Any, annotations: RequestAnnotations) -> None:
+    """The route template Falcon matched (None for a 404), unless the app named the route itself."""
+    if annotations.route is None:
+        annotations.route = req.uri_template
+
+
+def mark_started(resp: Any, exchange: core_wsgi.Exchange | core_asgi.Exchange) -> bool:
+    """After the core recorded the response start: hand the client the call's transaction id.
+
+    False when nothing more is to be recorded (the call was sampled out or skipped).
+    """
+    txn = exchange.record.transaction_id
+    if txn is not None:
+        resp.set_header(TRANSACTION_ID_HEADER, txn)  # Falcon's header names are case-insensitive
+    if exchange.keep:
+        return True
+    exchange.done = True
+    return False

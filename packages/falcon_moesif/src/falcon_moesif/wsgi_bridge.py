@@ -23,7 +23,8 @@ from typing import Any, Final
 from moesif_core.annotations import annotations_of
 from moesif_core.log import warn_once
 
-from .response_parts import apply_added_headers, has_no_body, header_pairs, status_code, status_line
+from .request_parts import point_stream_at_tee
+from .response_parts import apply_added_headers, has_no_body, header_pairs, note_route, status_code, status_line
 
 __all__ = ["STATE_KEY", "WsgiCall", "parked_app"]
 
@@ -85,11 +86,7 @@ class WsgiCall:
             resp.complete = True
             self.result = None
             return
-        teed_input = env.get("wsgi.input")
-        if teed_input is not original_input:
-            # Falcon took req.stream from the environ before any component ran; bounded_stream
-            # and media read env["wsgi.input"] lazily, so only req.stream needs the tee too.
-            req.stream = teed_input
+        point_stream_at_tee(req, original_input)
 
     def respond(self, req: Any, resp: Any) -> None:
         """Tell the capture layer what Falcon will send; swap in its tee when the body is a stream."""
@@ -98,8 +95,7 @@ class WsgiCall:
         result = self.result
         if annotations is None or start_response is None or result is None:
             return  # SKIP said no at the start, or an outer Moesif layer captures this call
-        if annotations.route is None:
-            annotations.route = req.uri_template
+        note_route(req, annotations)
         code = status_code(resp)
         streamed = False
         body: bytes | None = None

@@ -11,15 +11,14 @@ layer's governance instead.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from moesif_core.wsgi import Exchange, MoesifMiddleware, ResponseTee
 
-from .response_parts import has_no_body, header_pairs, status_code
+from .request_parts import point_stream_at_tee
+from .response_parts import has_no_body, header_pairs, mark_started, note_route, status_code
 
-__all__ = ["TXN_HEADER", "begin", "respond"]
-
-TXN_HEADER: Final = "X-Moesif-Transaction-Id"
+__all__ = ["begin", "respond"]
 
 
 def begin(capture: MoesifMiddleware, req: Any, state_key: str) -> None:
@@ -30,18 +29,12 @@ def begin(capture: MoesifMiddleware, req: Any, state_key: str) -> None:
     if exchange is None:
         return
     env[state_key] = exchange
-    teed_input = env.get("wsgi.input")
-    if teed_input is not original_input:
-        # Falcon took req.stream from the environ before any component ran; bounded_stream
-        # and media read env["wsgi.input"] lazily, so only req.stream needs the tee too.
-        req.stream = teed_input
+    point_stream_at_tee(req, original_input)
 
 
 def respond(exchange: Exchange, req: Any, resp: Any) -> None:
     """Record what Falcon will send; the call is complete now, or when the server finishes a stream."""
-    annotations = exchange.annotations
-    if annotations.route is None:
-        annotations.route = req.uri_template
+    note_route(req, exchange.annotations)
     code = status_code(resp)
     stream: Any = None
     body: bytes | None = None
@@ -55,11 +48,7 @@ def respond(exchange: Exchange, req: Any, resp: Any) -> None:
                 exchange.response_body = None
                 stream = None
     exchange.respond(code, header_pairs(resp, code, body))
-    txn = exchange.record.transaction_id
-    if txn is not None:
-        resp.set_header(TXN_HEADER, txn)
-    if not exchange.keep:
-        exchange.done = True  # sampled out or skipped: nothing more to record
+    if not mark_started(resp, exchange):
         return
     if stream is not None:
         resp.stream = ResponseTee(stream, exchange)
