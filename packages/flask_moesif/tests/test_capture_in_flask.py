@@ -10,6 +10,7 @@ import flask
 import pytest
 
 from flask_moesif import MoesifFlask, current_annotations, moesif_metadata, skip_moesif
+from moesif_core.event_builder import EventBuilder
 
 SETTINGS = {"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9"}
 
@@ -104,6 +105,133 @@ def test_error_propagated_to_the_server_is_still_an_event(app: flask.Flask, agen
         app.test_client().get("/boom")
     [record] = agent.records
     assert (record.status, record.error) == (500, "RuntimeError")
+
+
+def add_failing_views(app: flask.Flask) -> None:
+    @app.get("/orders/<int:order_id>/fail")
+    @moesif_metadata({"feature": "orders"})
+    def failing_order(order_id: int) -> Any:
+        raise RuntimeError("view failed")
+
+    @app.get("/health/deep")
+    @skip_moesif
+    def failing_health() -> Any:
+        raise RuntimeError("view failed")
+
+
+@pytest.mark.parametrize("propagate", ["testing", "debug", "PROPAGATE_EXCEPTIONS"])
+def test_error_propagated_to_the_server_keeps_its_route_and_marks(app: flask.Flask, agent: Any, propagate: str) -> None:
+    # Flask pops its request context before the exception reaches the capture layer.
+    add_failing_views(app)
+    if propagate == "PROPAGATE_EXCEPTIONS":
+        app.config["PROPAGATE_EXCEPTIONS"] = True
+    else:
+        setattr(app, propagate, True)
+    with pytest.raises(RuntimeError, match="view failed"):
+        app.test_client().get("/orders/7/fail")
+    [record] = agent.records
+    assert (record.status, record.error, record.route) == (500, "RuntimeError", "/orders/<int:order_id>/fail")
+    event = EventBuilder(agent.settings).build(record)
+    assert event["metadata"] == {"feature": "orders", "_moesif": {"route": "/orders/<int:order_id>/fail"}}
+
+
+def test_skipped_view_that_raises_out_of_flask_sends_nothing(app: flask.Flask, agent: Any) -> None:
+    add_failing_views(app)
+    app.testing = True
+    with pytest.raises(RuntimeError, match="view failed"):
+        app.test_client().get("/health/deep")
+    assert agent.records == []
+    assert agent.counts == {"skipped": 1}
+
+
+def test_skipped_view_that_raises_inside_flask_sends_nothing(app: flask.Flask, agent: Any) -> None:
+    add_failing_views(app)
+    assert call(app.test_client(), "GET", "/health/deep").status_code == 500
+    assert agent.records == []
+    assert agent.counts == {"skipped": 1}
+
+
+def test_propagated_error_keeps_its_route_and_marks_when_a_middleware_inside_copies_the_environ(agent: Any) -> None:
+    # The annotations are shared with the copy: Flask's error path notes the view in them.
+    app = build_app()
+    add_failing_views(app)
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start_response: inner(dict(environ), start_response)  # type: ignore[method-assign]
+    MoesifFlask(app, SETTINGS, agent=agent)
+    app.testing = True
+    client = app.test_client()
+    for url in ("/orders/7/fail", "/health/deep"):
+        with pytest.raises(RuntimeError, match="view failed"):
+            client.get(url)
+    [record] = agent.records
+    assert (record.path, record.route, record.metadata) == (
+        "/orders/7/fail",
+        "/orders/<int:order_id>/fail",
+        {"feature": "orders"},
+    )
+    assert agent.counts == {"skipped": 1}
+
+
+def test_without_flask_signals_the_apps_handle_exception_notes_the_view(agent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Flask 2.2 without blinker: connecting to a signal raises RuntimeError.
+    class NoSignal:
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("Signalling support is unavailable because the blinker library is not installed.")
+
+    monkeypatch.setattr(flask, "got_request_exception", NoSignal())
+    app = build_app()
+    add_failing_views(app)
+    MoesifFlask(app, SETTINGS, agent=agent)
+    assert "handle_exception" in vars(app)
+    client = app.test_client()
+    assert call(client, "GET", "/boom").status_code == 500
+    app.testing = True
+    for url in ("/orders/7/fail", "/health/deep"):
+        with pytest.raises(RuntimeError, match="view failed"):
+            client.get(url)
+    assert [(r.status, r.route) for r in agent.records] == [(500, "/boom"), (500, "/orders/<int:order_id>/fail")]
+    assert agent.records[1].metadata == {"feature": "orders"}
+    assert agent.counts == {"skipped": 1}
+
+
+def test_the_view_of_a_failed_call_is_noted_on_errors_only(agent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flask_moesif.extension as extension
+
+    noted: list[str] = []
+    note = extension._note_failed_view
+
+    def counting(app: flask.Flask, **extra: Any) -> None:
+        noted.append(flask.request.path)
+        note(app, **extra)
+
+    monkeypatch.setattr(extension, "_note_failed_view", counting)
+    app = build_app()
+    MoesifFlask(app, SETTINGS, agent=agent)
+    client = app.test_client()
+    for url in ("/items/1", "/nowhere", "/boom", "/health"):
+        call(client, "GET", url)
+    assert noted == ["/boom"]
+    assert app.before_request_funcs == {} and app.teardown_request_funcs == {}  # no request hook
+
+
+@pytest.mark.parametrize("testing", [True, False])
+def test_a_failure_noting_the_view_of_a_failed_call_never_replaces_the_apps_error(
+    app: flask.Flask, agent: Any, testing: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(view: Any, annotations: Any) -> None:
+        raise ValueError("our bug")
+
+    monkeypatch.setattr("flask_moesif.extension.apply_view_options", broken)
+    app.testing = testing
+    with caplog.at_level(logging.WARNING, logger="moesif"):
+        if testing:
+            with pytest.raises(RuntimeError, match="view failed"):
+                app.test_client().get("/boom")
+        else:
+            assert call(app.test_client(), "GET", "/boom").status_code == 500
+    [record] = agent.records
+    assert (record.status, record.path) == (500, "/boom")
+    assert "ValueError: our bug" in caplog.text
 
 
 def test_streamed_response_is_passed_on_chunk_by_chunk_then_recorded_whole(app: flask.Flask, agent: Any) -> None:

@@ -4,8 +4,11 @@ The core middleware wraps ``app.wsgi_app`` (not a request hook), so it sees what
 miss: 404s and 405s, errors raised anywhere, and streamed bodies chunk by chunk. What Flask
 alone knows (the matched rule and the view's ``skip_moesif`` / ``moesif_metadata`` marks) is read
 from the request as the response starts, not by a request hook: Flask matched the URL before any
-hook ran, and a hook costs every call more than one read. The user's callbacks run inside the
-request context, so ``flask.request``, ``flask.g`` and flask-login's ``current_user`` work in them.
+hook ran, and a hook costs every call more than one read. An exception Flask lets propagate
+(``PROPAGATE_EXCEPTIONS``: testing and debug mode) reaches the capture layer after Flask left its
+request context, so Flask's error path (``got_request_exception``, sent on errors only, inside the
+context) notes them first. The user's callbacks run inside the request context, so
+``flask.request``, ``flask.g`` and flask-login's ``current_user`` work in them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import flask
 from werkzeug.utils import ImportStringError, import_string
 
-from moesif_core.annotations import RequestAnnotations
+from moesif_core.annotations import RequestAnnotations, annotations_of
 from moesif_core.entities import EntityApi
 from moesif_core.log import warn_once
 from moesif_core.settings import SPECS, Settings, SettingsError
@@ -115,6 +118,7 @@ class MoesifFlask(EntityApi):
             annotate=functools.partial(_note_view, app),
         )
         app.wsgi_app = middleware  # type: ignore[method-assign]
+        _note_views_of_failed_calls(app)
         app.extensions[EXTENSION_KEY] = self
         self._middlewares[app] = middleware
 
@@ -180,8 +184,54 @@ def _note_view(app: flask.Flask, environ: dict[str, Any], annotations: RequestAn
     routed, even when a middleware between us and Flask handed it a copy of the environ.
     """
     if not flask.has_request_context():
-        return  # the app ended without starting a response, after Flask left the context
-    rule = flask.request._get_current_object().url_rule  # type: ignore[attr-defined]
+        # The app ended without starting a response, after Flask left the context (and cleared
+        # the request it kept in the environ): an exception it let propagate was noted by
+        # _note_failed_view while the context was there.
+        return
+    _note_request(app, flask.request._get_current_object(), annotations)  # type: ignore[attr-defined]
+
+
+def _note_views_of_failed_calls(app: flask.Flask) -> None:
+    """Have Flask's error path, which alone still runs inside the request context, note the view.
+
+    ``Flask.wsgi_app`` hands an exception of the view or a hook to ``handle_exception``, which
+    sends ``got_request_exception`` and, with ``PROPAGATE_EXCEPTIONS`` (testing, debug mode),
+    re-raises it; Flask then pops its request context before the capture layer sees the
+    exception. Both run on errors only: the normal path pays nothing.
+    """
+    try:
+        flask.got_request_exception.connect(_note_failed_view, app, weak=False)
+    except Exception:  # Flask before 2.3 without blinker: its signals cannot be connected to
+        _wrap_handle_exception(app)
+
+
+def _wrap_handle_exception(app: flask.Flask) -> None:
+    handle_exception = app.handle_exception
+
+    @functools.wraps(handle_exception)
+    def handle_exception_noting_the_view(e: Exception) -> Any:
+        _note_failed_view(app)
+        return handle_exception(e)
+
+    app.handle_exception = handle_exception_noting_the_view  # type: ignore[method-assign]
+
+
+def _note_failed_view(app: flask.Flask, **_: Any) -> None:
+    """The view of a call that raised, while Flask's request context is still there; never raises.
+
+    An exception here would replace the app's own, so it costs one warning and the route only.
+    """
+    try:
+        request = flask.request._get_current_object()  # type: ignore[attr-defined]
+        annotations = annotations_of(request.environ)  # shared by a copy of the environ made inside us
+        if annotations is not None:
+            _note_request(app, request, annotations)
+    except Exception as exc:
+        warn_once("flask-note-failed-view", "moesif: could not read the route of a failed call (%s: %s)", type(exc).__name__, exc)
+
+
+def _note_request(app: flask.Flask, request: Any, annotations: RequestAnnotations) -> None:
+    rule = request.url_rule
     if rule is None:
         return  # 404 and 405: no view
     if annotations.route is None:

@@ -1,8 +1,9 @@
 """Per-view choices (skip this view, add metadata) and the current call's annotations.
 
 The decorators only mark the view function; the extension reads the mark of the matched view
-when the response starts, so a mark works even when a ``before_request`` hook answers the call
-(a 401 from an auth hook on a skipped health check stays skipped).
+when the response starts (and, for a call that raised, when Flask handles the exception), so a
+mark works even when a ``before_request`` hook answers the call (a 401 from an auth hook on a
+skipped health check stays skipped) and when Flask lets the exception of a view propagate.
 
 Example::
 
