@@ -2,7 +2,7 @@
 
 ``optional=True``: without a C compiler (or on an interpreter without the C API) the build goes
 on and moesif-core runs the pure-Python versions instead (see ``moesif_core/json_scan.py`` and
-``moesif_core/request_path.py``, ``moesif_core/headers.py``).
+``moesif_core/request_path.py``, ``moesif_core/headers.py``, ``moesif_core/event_json.py``).
 """
 
 from setuptools import Extension, setup
@@ -22,6 +22,11 @@ setup(
         Extension(
             "moesif_core._headers",
             sources=["src/moesif_core/_headers.c"],
+            optional=True,
+        ),
+        Extension(
+            "moesif_core._event_json",
+            sources=["src/moesif_core/_event_json.c"],
             optional=True,
         ),
     ]

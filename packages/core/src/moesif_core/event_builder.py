@@ -24,6 +24,7 @@ import orjson
 
 from .body_codec import DecodedBody, decode_body
 from .client_ip import client_ip
+from .event_json import native_event_writer
 from .event_model import EventModel, event_from_model
 from .headers import normalize_headers
 from .identify import Identifier
@@ -144,6 +145,7 @@ class EventBuilder:
         "_identifier",
         "_mask_event_model",
         "_masks",
+        "_native_json",
         "_request_hooks",
         "_request_plain",
         "_response_hooks",
@@ -164,6 +166,11 @@ class EventBuilder:
         # The one-pass native check when it is built (None otherwise): most of a JSON body's cost.
         self._request_plain = plain_json_check(self._masks.request_body)
         self._response_plain = plain_json_check(self._masks.response_body)
+        # The usual event written in C when that is built (None otherwise); it answers None for
+        # any record it does not handle exactly, and _build_safely builds that one.
+        self._native_json = native_event_writer(
+            settings, self._identifier, self._masks, self._request_plain, self._response_plain
+        )
 
     @property
     def identifier(self) -> Identifier:
@@ -177,6 +184,11 @@ class EventBuilder:
 
     def build_json(self, record: RawExchange) -> bytes | None:
         """The event for ``record`` already serialised (one JSON object), so a batch is ``b"[" + b",".join(...) + b"]"``."""
+        native = self._native_json
+        if native is not None:
+            data = native(record)
+            if data is not None:
+                return data
         built = self._build_safely(record, serialise=True)
         return None if built is None else built[1]
 

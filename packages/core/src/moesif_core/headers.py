@@ -13,9 +13,10 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["NATIVE", "normalize_headers"]
+__all__ = ["NATIVE", "native_normalize", "normalize_headers"]
 
 try:
     if os.environ.get("MOESIF_PURE_PYTHON"):
@@ -169,6 +170,11 @@ def _careful(headers: Any, style: str) -> dict[str, str]:
     except Exception:
         pass
     return out
+
+
+def native_normalize() -> Callable[[Any, str], dict[str, str] | None] | None:
+    """The native normalisation itself (None when it is not built), for the native event writer to call."""
+    return _native
 
 
 def normalize_headers(headers: Any, style: str) -> dict[str, str]:

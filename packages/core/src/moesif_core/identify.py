@@ -124,6 +124,11 @@ class Identifier:
             debug=settings.debug,
         )
 
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """The lower-case headers :meth:`identify` reads, in order (the native event writer asks first)."""
+        return self._header_names
+
     def identify(self, headers: Mapping[str, str]) -> Identity:
         """``(user_id, company_id)`` from lower-case ``headers``; ``(None, None)`` when there is none. Never raises."""
         try:

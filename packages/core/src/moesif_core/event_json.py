@@ -1,0 +1,78 @@
+"""The JSON of the common event in one native pass, when it is built.
+
+Building an event in Python makes a dict of two dicts of headers, formats two times, asks the
+identifier, the masks and the body check, and hands it all to orjson: about 60,000 interpreter
+instructions for a GET, more than the whole request in some frameworks. The optional C extension
+``moesif_core._event_json`` writes the same bytes directly for the usual event (see the comment
+at the top of ``_event_json.c`` for what that is) and answers None for anything else, which the
+Python builder then builds, so an event never depends on which one ran. It needs the native
+header lists and body check too, and is built and loaded the same way: from source with a C
+compiler, never when ``MOESIF_PURE_PYTHON=1`` is set.
+
+Example::
+
+    write = native_event_writer(settings, identifier, masks, request_plain, response_plain)
+    data = write(record) if write is not None else None  # None: build it in Python
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final
+
+from . import headers
+from .client_ip import IP_HEADERS, client_ip
+from .identify import Identifier
+from .json_scan import PlainJsonCheck
+from .masking import Masks
+from .record import RawExchange
+from .settings import Settings
+
+__all__ = ["NATIVE", "EventWriter", "native_event_writer"]
+
+try:
+    if os.environ.get("MOESIF_PURE_PYTHON"):
+        raise ImportError("MOESIF_PURE_PYTHON is set")
+    from ._event_json import Writer
+except ImportError:  # no compiler at install time, another interpreter, or turned off
+    Writer = None  # type: ignore[assignment, misc]
+
+NATIVE: Final = Writer is not None
+
+# record -> the event's JSON, or None when the Python builder must build it.
+EventWriter = Callable[[RawExchange], bytes | None]
+
+
+def native_event_writer(
+    settings: Settings,
+    identifier: Identifier,
+    masks: Masks,
+    request_plain: PlainJsonCheck | None,
+    response_plain: PlainJsonCheck | None,
+) -> EventWriter | None:
+    """The native writer for events of ``settings``, or None where only the Python builder applies.
+
+    None without the extension or the native header lists, and for settings whose every event
+    the Python builder must see: ``DEBUG`` (it logs what it masked and identified) and
+    ``MASK_EVENT_MODEL`` (the user's function gets the event as objects).
+    """
+    normalize = headers.native_normalize()
+    if Writer is None or normalize is None or settings.debug or settings.mask_event_model is not None:
+        return None
+    api_version = settings.api_version
+    if api_version is not None and type(api_version) is not str:
+        return None
+    writer = Writer(
+        normalize=normalize,
+        api_version=api_version,
+        request_masks=masks.request_headers,
+        response_masks=masks.response_headers,
+        identity_names=identifier.header_names,
+        identify=identifier.identify,
+        ip_names=IP_HEADERS,
+        client_ip=client_ip,
+        request_plain=request_plain,
+        response_plain=response_plain,
+    )
+    return writer.event
