@@ -18,6 +18,7 @@
 #include <Python.h>
 #include <string.h>
 #include <time.h>
+#include "structmember.h"
 
 /* ------------------------------------------------------------------ the output buffer */
 
@@ -188,12 +189,45 @@ put_str_or_null(Buf *b, PyObject *value)
     return put_str(b, value);
 }
 
+/* A non-negative integer in decimal. */
 static int
-put_int(Buf *b, long long value)
+put_int(Buf *b, unsigned long long value)
 {
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%lld", value);
-    return put(b, digits, n);
+    int at = (int)sizeof(digits);
+    do {
+        digits[--at] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    return put(b, digits + at, (Py_ssize_t)sizeof(digits) - at);
+}
+
+/* Latin-1 bytes (an ASGI header value) as the inside of a JSON string: UTF-8, escaped. */
+static int
+put_latin1_inside(Buf *b, const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t start = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x80 && !ESCAPED[c]) {
+            continue;
+        }
+        if (put_escaped(b, s + start, i - start) < 0) {
+            return -1;
+        }
+        if (c < 0x80) {
+            if (put_escaped(b, s + i, 1) < 0) {
+                return -1;
+            }
+        } else {
+            char two[2] = {(char)(0xC0 | (c >> 6)), (char)(0x80 | (c & 0x3F))};
+            if (put(b, two, 2) < 0) {
+                return -1;
+            }
+        }
+        start = i + 1;
+    }
+    return put_escaped(b, s + start, n - start);
 }
 
 /* ------------------------------------------------------------------ the event's times */
@@ -243,6 +277,21 @@ put_time(Buf *b, PyObject *value)
 
 /* ------------------------------------------------------------------ the writer */
 
+/* What a header name means to the event: flags of the names the writer knows. */
+#define F_MASK_REQUEST 1   /* masked in requests */
+#define F_MASK_RESPONSE 2  /* masked in responses */
+#define F_IDENTITY 4       /* read by the identifier */
+#define F_PROXY 8          /* read by client_ip */
+#define F_CODING 16        /* content-encoding */
+#define F_TRANSACTION 32   /* x-moesif-transaction-id */
+#define MAX_NAMES 96
+#define MAX_HEADERS 64
+
+typedef struct {
+    PyObject *text;  /* the lower-case name, an ASCII str */
+    int flags;
+} Name;
+
 typedef struct {
     PyObject_HEAD
     PyObject *normalize;        /* moesif_core._headers.normalize */
@@ -255,11 +304,19 @@ typedef struct {
     PyObject *client_ip;        /* client_ip(headers, peer) -> str | None */
     PyObject *request_plain;    /* the body check for request bodies, or None */
     PyObject *response_plain;
+    PyTypeObject *record_type;  /* RawExchange: its slots are read at their offsets */
+    Py_ssize_t offsets[32];
+    Name names[MAX_NAMES];      /* every name above with its flags, ASCII ones only */
+    int name_count;
+    int direct;                 /* header lists are read as they are (else through normalize) */
+    int proxy_masked;           /* a proxy header is masked in requests: client_ip sees "*****" */
 } Writer;
 
 static PyObject *TRANSACTION_ID_HEADER; /* "x-moesif-transaction-id" */
 static PyObject *CONTENT_ENCODING;      /* "content-encoding" */
 static PyObject *ENVIRON;               /* "environ" */
+static PyObject *PAIRS;
+static PyObject *ASGI;
 static PyObject *INCOMING;
 static PyObject *OUTGOING;
 
@@ -284,20 +341,91 @@ static const char *ATTRIBUTE_NAMES[A_COUNT] = {
 
 static PyObject *attribute_names[A_COUNT];
 
+static int
+Writer_traverse(Writer *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->identify);
+    Py_VISIT(self->client_ip);
+    Py_VISIT(self->request_plain);
+    Py_VISIT(self->response_plain);
+    Py_VISIT(self->normalize);
+    Py_VISIT(self->record_type);
+    return 0;
+}
+
+static int
+Writer_clear(Writer *self)
+{
+    Py_CLEAR(self->normalize);
+    Py_CLEAR(self->api_version);
+    Py_CLEAR(self->request_masks);
+    Py_CLEAR(self->response_masks);
+    Py_CLEAR(self->identity_names);
+    Py_CLEAR(self->identify);
+    Py_CLEAR(self->ip_names);
+    Py_CLEAR(self->client_ip);
+    Py_CLEAR(self->request_plain);
+    Py_CLEAR(self->response_plain);
+    Py_CLEAR(self->record_type);
+    for (int i = 0; i < self->name_count; i++) {
+        Py_CLEAR(self->names[i].text);
+    }
+    self->name_count = 0;
+    return 0;
+}
+
 static void
 Writer_dealloc(Writer *self)
 {
-    Py_XDECREF(self->normalize);
-    Py_XDECREF(self->api_version);
-    Py_XDECREF(self->request_masks);
-    Py_XDECREF(self->response_masks);
-    Py_XDECREF(self->identity_names);
-    Py_XDECREF(self->identify);
-    Py_XDECREF(self->ip_names);
-    Py_XDECREF(self->client_ip);
-    Py_XDECREF(self->request_plain);
-    Py_XDECREF(self->response_plain);
+    PyObject_GC_UnTrack(self);
+    Writer_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Adds `flags` to the name `text` (a str) in the table; names that are not ASCII cannot match an
+ * ASCII header name and are left out. 0, or -1 when the table is full (the direct path is off). */
+static int
+note_name(Writer *self, PyObject *text, int flags)
+{
+    if (!PyUnicode_CheckExact(text)) {
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(text)) {
+        return 0;
+    }
+    for (int i = 0; i < self->name_count; i++) {
+        if (PyUnicode_Compare(self->names[i].text, text) == 0) {
+            self->names[i].flags |= flags;
+            return 0;
+        }
+    }
+    if (self->name_count == MAX_NAMES) {
+        return -1;
+    }
+    Py_INCREF(text);
+    self->names[self->name_count].text = text;
+    self->names[self->name_count].flags = flags;
+    self->name_count++;
+    return 0;
+}
+
+static int
+note_names(Writer *self, PyObject *names, int flags)
+{
+    PyObject *iterator = PyObject_GetIter(names);
+    if (iterator == NULL) {
+        return -2;
+    }
+    PyObject *name;
+    int result = 0;
+    while ((name = PyIter_Next(iterator)) != NULL) {
+        if (note_name(self, name, flags) < 0) {
+            result = -1;
+        }
+        Py_DECREF(name);
+    }
+    Py_DECREF(iterator);
+    return PyErr_Occurred() ? -2 : result;
 }
 
 static int
@@ -305,15 +433,15 @@ Writer_init(Writer *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
         "normalize", "api_version", "request_masks", "response_masks", "identity_names", "identify",
-        "ip_names", "client_ip", "request_plain", "response_plain", NULL,
+        "ip_names", "client_ip", "request_plain", "response_plain", "record_type", NULL,
     };
     PyObject *normalize, *api_version, *request_masks, *response_masks, *identity_names, *identify;
-    PyObject *ip_names, *client_ip, *request_plain, *response_plain;
+    PyObject *ip_names, *client_ip, *request_plain, *response_plain, *record_type;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "$OOO!O!O!OO!OOO:Writer", keywords, &normalize, &api_version,
+            args, kwargs, "$OOO!O!O!OO!OOOO!:Writer", keywords, &normalize, &api_version,
             &PyFrozenSet_Type, &request_masks, &PyFrozenSet_Type, &response_masks, &PyTuple_Type,
             &identity_names, &identify, &PyTuple_Type, &ip_names, &client_ip, &request_plain,
-            &response_plain)) {
+            &response_plain, &PyType_Type, &record_type)) {
         return -1;
     }
     if (api_version != Py_None && !PyUnicode_CheckExact(api_version)) {
@@ -329,7 +457,8 @@ Writer_init(Writer *self, PyObject *args, PyObject *kwargs)
             }
         }
     }
-#define SET(field, value) do { Py_INCREF(value); Py_XSETREF(self->field, value); } while (0)
+    Writer_clear(self);
+#define SET(field, value) do { Py_INCREF(value); self->field = (void *)(value); } while (0)
     SET(normalize, normalize);
     SET(api_version, api_version);
     SET(request_masks, request_masks);
@@ -340,86 +469,420 @@ Writer_init(Writer *self, PyObject *args, PyObject *kwargs)
     SET(client_ip, client_ip);
     SET(request_plain, request_plain);
     SET(response_plain, response_plain);
+    SET(record_type, record_type);
 #undef SET
+
+    /* Where each attribute sits in a record of exactly that type (-1: looked up by name). */
+    for (int i = 0; i < A_COUNT; i++) {
+        self->offsets[i] = -1;
+        PyObject *descr = PyObject_GetAttr(record_type, attribute_names[i]);
+        if (descr == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type == T_OBJECT_EX) {
+                self->offsets[i] = member->offset;
+            }
+        }
+        Py_DECREF(descr);
+    }
+
+    /* The names a header list is read for; with too many, the header lists go through normalize. */
+    int full = 0;
+    int results[6] = {
+        note_names(self, request_masks, F_MASK_REQUEST),
+        note_names(self, response_masks, F_MASK_RESPONSE),
+        note_names(self, identity_names, F_IDENTITY),
+        note_names(self, ip_names, F_PROXY),
+        note_name(self, CONTENT_ENCODING, F_CODING),
+        note_name(self, TRANSACTION_ID_HEADER, F_TRANSACTION),
+    };
+    for (int i = 0; i < 6; i++) {
+        if (results[i] == -2) {
+            return -1;
+        }
+        full |= results[i] == -1;
+    }
+    self->proxy_masked = 0;
+    int transaction_read = 0;
+    for (int i = 0; i < self->name_count; i++) {
+        int flags = self->names[i].flags;
+        if ((flags & F_PROXY) && (flags & F_MASK_REQUEST)) {
+            self->proxy_masked = 1;
+        }
+        /* The builder adds the transaction id to the dict before the identifier and client_ip read it. */
+        if ((flags & F_TRANSACTION) && (flags & (F_IDENTITY | F_PROXY))) {
+            transaction_read = 1;
+        }
+    }
+    self->direct = !full && !transaction_read;
     return 0;
 }
 
-/* The event's header dict, as moesif_core.headers.normalize_headers gives it; NULL to hand over. */
-static PyObject *
-header_dict(Writer *self, PyObject *headers, PyObject *style)
+/* ------------------------------------------------------------------ header lists, read as they are */
+
+typedef struct {
+    const char *name;  /* the name as the list spells it (an environ key without "HTTP_") */
+    Py_ssize_t len;
+    PyObject *key;     /* owned: keeps `name` alive */
+    PyObject *value;   /* owned: a str, or bytes for ASGI */
+    int known;         /* the writer's name it spells (index into Writer.names), or -1 */
+    int flags;         /* that name's flags, 0 for none */
+} Header;
+
+typedef struct {
+    Header items[MAX_HEADERS];
+    int count;
+    int cgi;           /* names are CGI keys: "_" means "-" */
+    int asgi;          /* values are latin-1 bytes */
+    PyObject *dict;    /* owned: the normalised dict when the list is not read as it is */
+} Headers;
+
+static void
+headers_clear(Headers *h)
+{
+    for (int i = 0; i < h->count; i++) {
+        Py_DECREF(h->items[i].key);
+        Py_DECREF(h->items[i].value);
+    }
+    h->count = 0;
+    Py_CLEAR(h->dict);
+}
+
+static inline unsigned char
+name_char(unsigned char c, int cgi)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return (unsigned char)(c + ('a' - 'A'));
+    }
+    return cgi && c == '_' ? '-' : c;
+}
+
+/* Whether two list names are the same header name once lower-cased. */
+static int
+same_name(const Header *x, const Header *y, int cgi)
+{
+    if (x->len != y->len) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < x->len; i++) {
+        if (name_char((unsigned char)x->name[i], cgi) != name_char((unsigned char)y->name[i], cgi)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The writer's name a header's name spells (an index into Writer.names), or -1. */
+static int
+known_name(const Writer *self, const char *name, Py_ssize_t len, int cgi)
+{
+    for (int i = 0; i < self->name_count; i++) {
+        PyObject *text = self->names[i].text;
+        if (PyUnicode_GET_LENGTH(text) != len) {
+            continue;
+        }
+        const Py_UCS1 *known = PyUnicode_1BYTE_DATA(text);
+        Py_ssize_t j = 0;
+        while (j < len && name_char((unsigned char)name[j], cgi) == known[j]) {
+            j++;
+        }
+        if (j == len) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+#define READ_AS_IS 0
+#define NORMALIZE 1 /* let the native normalisation decide (repeats, odd items) */
+
+/* Takes one header into `h`: NORMALIZE when it is not the usual kind. */
+static int
+take(const Writer *self, Headers *h, const char *name, Py_ssize_t len, PyObject *key, PyObject *value)
+{
+    if (h->count == MAX_HEADERS) {
+        return NORMALIZE;
+    }
+    Header *item = &h->items[h->count];
+    item->name = name;
+    item->len = len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c >= 0x80 || ESCAPED[c]) {
+            return NORMALIZE;
+        }
+    }
+    for (int i = 0; i < h->count; i++) {
+        if (same_name(&h->items[i], item, h->cgi)) {
+            return NORMALIZE; /* a repeat: joined (or replaced) by the normalisation */
+        }
+    }
+    item->known = known_name(self, name, len, h->cgi);
+    item->flags = item->known < 0 ? 0 : self->names[item->known].flags;
+    Py_INCREF(key);
+    Py_INCREF(value);
+    item->key = key;
+    item->value = value;
+    h->count++;
+    return READ_AS_IS;
+}
+
+static int
+read_environ(const Writer *self, PyObject *environ, Headers *h)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    h->cgi = 1;
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key)) {
+            return NORMALIZE;
+        }
+        const char *s = (const char *)PyUnicode_1BYTE_DATA(key);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+        if (n > 5 && memcmp(s, "HTTP_", 5) == 0) {
+            s += 5;
+            n -= 5;
+        } else if (!((n == 12 && memcmp(s, "CONTENT_TYPE", 12) == 0) || (n == 14 && memcmp(s, "CONTENT_LENGTH", 14) == 0))) {
+            continue;
+        }
+        if (!PyUnicode_CheckExact(value) || take(self, h, s, n, key, value) != READ_AS_IS) {
+            return NORMALIZE;
+        }
+    }
+    return READ_AS_IS;
+}
+
+static int
+read_pairs(const Writer *self, PyObject *list, Headers *h, int asgi)
+{
+    h->asgi = asgi;
+    for (Py_ssize_t i = 0; i < Py_SIZE(list); i++) {
+        PyObject *item = PyList_CheckExact(list) ? PyList_GET_ITEM(list, i) : PyTuple_GET_ITEM(list, i);
+        PyObject *key, *value;
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+            key = PyTuple_GET_ITEM(item, 0);
+            value = PyTuple_GET_ITEM(item, 1);
+        } else {
+            return NORMALIZE;
+        }
+        const char *s;
+        Py_ssize_t n;
+        if (asgi) {
+            if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) {
+                return NORMALIZE;
+            }
+            s = PyBytes_AS_STRING(key);
+            n = PyBytes_GET_SIZE(key);
+        } else {
+            if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key) || !PyUnicode_CheckExact(value)) {
+                return NORMALIZE;
+            }
+            s = (const char *)PyUnicode_1BYTE_DATA(key);
+            n = PyUnicode_GET_LENGTH(key);
+        }
+        if (take(self, h, s, n, key, value) != READ_AS_IS) {
+            return NORMALIZE;
+        }
+    }
+    return READ_AS_IS;
+}
+
+/* The header list of a record into `h`, as it is when it can be, else as the normalised dict
+ * (h->dict); -1 to hand the record over. */
+static int
+read_headers(const Writer *self, PyObject *headers, PyObject *style, Headers *h)
 {
     int is_dict = PyDict_CheckExact(headers);
     if (!is_dict && !PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)) {
-        return NULL;
+        return -1;
     }
-    if (Py_SIZE(headers) == 0 && !is_dict) {
-        return PyDict_New();
-    }
-    if (is_dict && PyDict_GET_SIZE(headers) == 0) {
-        return PyDict_New();
+    if (is_dict ? PyDict_GET_SIZE(headers) == 0 : Py_SIZE(headers) == 0) {
+        return 0; /* no headers, whatever the style */
     }
     if (!PyUnicode_CheckExact(style)) {
-        return NULL;
+        return -1;
     }
     int environ = PyUnicode_Compare(style, ENVIRON) == 0;
     if (environ != is_dict) {
-        return NULL; /* the Python path reads other shapes item by item */
+        return -1; /* the Python path reads other shapes item by item */
+    }
+    if (self->direct) {
+        int how = NORMALIZE;
+        if (environ) {
+            how = read_environ(self, headers, h);
+        } else if (PyUnicode_Compare(style, PAIRS) == 0) {
+            how = read_pairs(self, headers, h, 0);
+        } else if (PyUnicode_Compare(style, ASGI) == 0) {
+            how = read_pairs(self, headers, h, 1);
+        }
+        if (how == READ_AS_IS) {
+            return 0;
+        }
+        headers_clear(h);
     }
     PyObject *out = PyObject_CallFunctionObjArgs(self->normalize, headers, style, NULL);
-    if (out == Py_None) {
-        Py_DECREF(out);
+    if (out == NULL || !PyDict_CheckExact(out)) {
+        Py_XDECREF(out);
+        return -1;
+    }
+    h->dict = out;
+    return 0;
+}
+
+/* A new str of a header's value (ASGI values decoded as latin-1, as the normalisation does). */
+static PyObject *
+value_text(const Headers *h, const Header *item)
+{
+    if (h->asgi) {
+        return PyUnicode_DecodeLatin1(PyBytes_AS_STRING(item->value), PyBytes_GET_SIZE(item->value), NULL);
+    }
+    Py_INCREF(item->value);
+    return item->value;
+}
+
+static int
+value_empty(const Headers *h, const Header *item)
+{
+    return h->asgi ? PyBytes_GET_SIZE(item->value) == 0 : PyUnicode_GET_LENGTH(item->value) == 0;
+}
+
+/* The headers whose names have `flags` as a dict {lower-case name: value}, which is all the
+ * identifier and client_ip read of the whole dict; NULL with *present = 0 when there is none with a
+ * value (`nonempty`) or at all. */
+static PyObject *
+subset(const Writer *self, const Headers *h, int flags, int nonempty, int *present)
+{
+    *present = 0;
+    for (int i = 0; i < h->count; i++) {
+        if ((h->items[i].flags & flags) && !(nonempty && value_empty(h, &h->items[i]))) {
+            *present = 1;
+            break;
+        }
+    }
+    if (!*present) {
         return NULL;
     }
-    if (out != NULL && !PyDict_CheckExact(out)) {
-        Py_DECREF(out);
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
         return NULL;
+    }
+    for (int i = 0; i < h->count; i++) {
+        const Header *item = &h->items[i];
+        if (!(item->flags & flags)) {
+            continue;
+        }
+        PyObject *value = value_text(h, item);
+        if (value == NULL || PyDict_SetItem(out, self->names[item->known].text, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(value);
     }
     return out;
 }
 
-/* `headers` as a JSON object, masked names' values as "*****". */
+/* The value under "content-encoding", NULL when there is none (borrowed; bytes for ASGI). */
+static PyObject *
+coding_of(const Headers *h, int *failed)
+{
+    *failed = 0;
+    if (h->dict != NULL) {
+        PyObject *value = PyDict_GetItemWithError(h->dict, CONTENT_ENCODING);
+        *failed = value == NULL && PyErr_Occurred();
+        return value;
+    }
+    for (int i = 0; i < h->count; i++) {
+        if (h->items[i].flags & F_CODING) {
+            return h->items[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* `headers` as a JSON object, masked names' values as "*****", the transaction id added last
+ * when the list has none (as the builder's setdefault does). */
 static int
-put_headers(Buf *b, PyObject *headers, PyObject *masks)
+put_headers(Buf *b, const Headers *h, int mask_flag, PyObject *masks, PyObject *transaction_id)
 {
     if (PUT_LITERAL(b, "{") < 0) {
         return -1;
     }
-    Py_ssize_t pos = 0;
-    PyObject *name, *value;
     int first = 1;
-    int masking = PySet_GET_SIZE(masks) > 0;
-    while (PyDict_Next(headers, &pos, &name, &value)) {
-        if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value)) {
-            return -1;
+    int has_transaction = 0;
+    if (h->dict != NULL) {
+        Py_ssize_t pos = 0;
+        PyObject *name, *value;
+        int masking = PySet_GET_SIZE(masks) > 0;
+        while (PyDict_Next(h->dict, &pos, &name, &value)) {
+            if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value)) {
+                return -1;
+            }
+            if ((!first && PUT_LITERAL(b, ",") < 0) || put_str(b, name) < 0 || PUT_LITERAL(b, ":") < 0) {
+                return -1;
+            }
+            first = 0;
+            int masked = masking ? PySet_Contains(masks, name) : 0;
+            if (masked < 0 || (masked ? PUT_LITERAL(b, "\"*****\"") : put_str(b, value)) < 0) {
+                return -1;
+            }
         }
-        if (!first && PUT_LITERAL(b, ",") < 0) {
-            return -1;
+        if (transaction_id != NULL) {
+            has_transaction = PyDict_Contains(h->dict, TRANSACTION_ID_HEADER);
+            if (has_transaction < 0) {
+                return -1;
+            }
         }
-        first = 0;
-        if (put_str(b, name) < 0 || PUT_LITERAL(b, ":") < 0) {
-            return -1;
+    } else {
+        for (int i = 0; i < h->count; i++) {
+            const Header *item = &h->items[i];
+            if (buf_reserve(b, item->len + 4) < 0) {
+                return -1;
+            }
+            if (!first) {
+                b->data[b->len++] = ',';
+            }
+            first = 0;
+            b->data[b->len++] = '"';
+            for (Py_ssize_t j = 0; j < item->len; j++) {
+                b->data[b->len++] = (char)name_char((unsigned char)item->name[j], h->cgi);
+            }
+            b->data[b->len++] = '"';
+            b->data[b->len++] = ':';
+            has_transaction |= item->flags & F_TRANSACTION;
+            int failed;
+            if (item->flags & mask_flag) {
+                failed = PUT_LITERAL(b, "\"*****\"");
+            } else if (h->asgi) {
+                failed = PUT_LITERAL(b, "\"") < 0
+                    || put_latin1_inside(b, (const unsigned char *)PyBytes_AS_STRING(item->value), PyBytes_GET_SIZE(item->value)) < 0
+                    || PUT_LITERAL(b, "\"") < 0;
+            } else {
+                failed = put_str(b, item->value);
+            }
+            if (failed) {
+                return -1;
+            }
         }
-        int masked = masking ? PySet_Contains(masks, name) : 0;
-        if (masked < 0) {
-            return -1;
-        }
-        if ((masked ? PUT_LITERAL(b, "\"*****\"") : put_str(b, value)) < 0) {
+    }
+    if (transaction_id != NULL && !has_transaction) {
+        if ((!first && PUT_LITERAL(b, ",") < 0) || PUT_LITERAL(b, "\"x-moesif-transaction-id\":") < 0
+            || put_str(b, transaction_id) < 0) {
             return -1;
         }
     }
     return PUT_LITERAL(b, "}");
 }
 
-/* A body and its transfer encoding: `"body":...,` is written by the caller. */
+/* A body and its transfer encoding, after `"body":`. */
 static int
-put_body(Buf *b, PyObject *data, PyObject *headers, PyObject *plain, const char *body_key, Py_ssize_t key_len,
-         const char *encoding_key, Py_ssize_t encoding_key_len)
+put_body(Buf *b, PyObject *data, const Headers *h, PyObject *plain, const char *between, Py_ssize_t between_len)
 {
-    if (put(b, body_key, key_len) < 0) {
-        return -1;
-    }
     if (data == Py_None || (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) == 0)) {
-        if (PUT_LITERAL(b, "null") < 0 || put(b, encoding_key, encoding_key_len) < 0) {
+        if (PUT_LITERAL(b, "null") < 0 || put(b, between, between_len) < 0) {
             return -1;
         }
         return PUT_LITERAL(b, "null");
@@ -427,13 +890,13 @@ put_body(Buf *b, PyObject *data, PyObject *headers, PyObject *plain, const char 
     if (!PyBytes_CheckExact(data) || plain == Py_None) {
         return -1;
     }
-    PyObject *coding = PyDict_GetItemWithError(headers, CONTENT_ENCODING);
-    if (coding != NULL) {
-        if (!PyUnicode_CheckExact(coding) || PyUnicode_GET_LENGTH(coding) != 0) {
-            return -1; /* compressed: the Python path undoes it */
-        }
-    } else if (PyErr_Occurred()) {
+    int failed;
+    PyObject *coding = coding_of(h, &failed);
+    if (failed) {
         return -1;
+    }
+    if (coding != NULL && (PyUnicode_CheckExact(coding) ? PyUnicode_GET_LENGTH(coding) : Py_SIZE(coding)) != 0) {
+        return -1; /* compressed: the Python path undoes it */
     }
     PyObject *verdict = PyObject_CallOneArg(plain, data);
     if (verdict == NULL) {
@@ -443,25 +906,26 @@ put_body(Buf *b, PyObject *data, PyObject *headers, PyObject *plain, const char 
     if (verdict != Py_True) {
         return -1;
     }
-    if (put(b, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0 || put(b, encoding_key, encoding_key_len) < 0) {
+    if (put(b, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0 || put(b, between, between_len) < 0) {
         return -1;
     }
     return PUT_LITERAL(b, "\"json\"");
 }
 
-/* 1 when `headers` holds a value that is not empty under one of `names`, 0 if not, -1 on error. */
+/* 1 when the normalised dict holds a value (a non-empty one with `nonempty`) under one of
+ * `names`, 0 if not, -1 on error. */
 static int
-has_any(PyObject *headers, PyObject *names, int truthy)
+dict_has_any(PyObject *dict, PyObject *names, int nonempty)
 {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-        PyObject *value = PyDict_GetItemWithError(headers, PyTuple_GET_ITEM(names, i));
+        PyObject *value = PyDict_GetItemWithError(dict, PyTuple_GET_ITEM(names, i));
         if (value == NULL) {
             if (PyErr_Occurred()) {
                 return -1;
             }
             continue;
         }
-        if (!truthy) {
+        if (!nonempty) {
             return 1;
         }
         int true_ = PyObject_IsTrue(value);
@@ -472,7 +936,49 @@ has_any(PyObject *headers, PyObject *names, int truthy)
     return 0;
 }
 
-/* A callback id as the builder takes it: None, or a non-empty str; 0 for anything else. */
+/* Asks `function(headers dict, *extra)` with what it reads of the request headers, or answers
+ * `absent` (a new reference) when none of them is there; NULL on error, or when one is there and
+ * `refused` (with no error set). */
+static PyObject *
+ask(const Writer *self, Headers *h, int flags, PyObject *names, int nonempty, int refused, PyObject *function,
+    PyObject *extra, PyObject *absent)
+{
+    PyObject *headers;
+    if (h->dict != NULL) {
+        int present = dict_has_any(h->dict, names, nonempty);
+        if (present <= 0) {
+            if (present == 0) {
+                Py_INCREF(absent);
+                return absent;
+            }
+            return NULL;
+        }
+        if (refused) {
+            return NULL;
+        }
+        headers = h->dict;
+        Py_INCREF(headers);
+    } else {
+        int present;
+        headers = subset(self, h, flags, nonempty, &present);
+        if (headers == NULL) {
+            if (!present) {
+                Py_INCREF(absent);
+                return absent;
+            }
+            return NULL;
+        }
+        if (refused) {
+            Py_DECREF(headers);
+            return NULL;
+        }
+    }
+    PyObject *answer = PyObject_CallFunctionObjArgs(function, headers, extra, NULL);
+    Py_DECREF(headers);
+    return answer;
+}
+
+/* A callback id as the builder takes it: None, or a non-empty str. */
 static int
 usable_id(PyObject *value)
 {
@@ -515,8 +1021,8 @@ int_in(PyObject *value, long long low, long long high, int *ok)
 /* Everything below but the output buffer, so one exit releases it all. */
 typedef struct {
     PyObject *attrs[A_COUNT];
-    PyObject *request_headers;
-    PyObject *response_headers;
+    Headers request;
+    Headers response;
     PyObject *identity;
     PyObject *ip;
 } Parts;
@@ -527,8 +1033,8 @@ parts_clear(Parts *p)
     for (int i = 0; i < A_COUNT; i++) {
         Py_XDECREF(p->attrs[i]);
     }
-    Py_XDECREF(p->request_headers);
-    Py_XDECREF(p->response_headers);
+    headers_clear(&p->request);
+    headers_clear(&p->response);
     Py_XDECREF(p->identity);
     Py_XDECREF(p->ip);
 }
@@ -569,16 +1075,34 @@ put_uri(Buf *b, PyObject **a)
     return PUT_LITERAL(b, "\"");
 }
 
+/* The record's attributes into `a` (new references); -1 when one is missing. */
+static int
+read_record(const Writer *self, PyObject *record, PyObject **a)
+{
+    int slotted = Py_TYPE(record) == self->record_type;
+    for (int i = 0; i < A_COUNT; i++) {
+        Py_ssize_t offset = slotted ? self->offsets[i] : -1;
+        if (offset >= 0) {
+            PyObject *value = *(PyObject **)((char *)record + offset);
+            if (value == NULL) {
+                return -1; /* never set */
+            }
+            Py_INCREF(value);
+            a[i] = value;
+        } else if ((a[i] = PyObject_GetAttr(record, attribute_names[i])) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The event of the record as JSON into `b`; -1 to hand the record to the Python builder. */
 static int
 write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
 {
     PyObject **a = p->attrs;
-    for (int i = 0; i < A_COUNT; i++) {
-        a[i] = PyObject_GetAttr(record, attribute_names[i]);
-        if (a[i] == NULL) {
-            return -1;
-        }
+    if (read_record(self, record, a) < 0) {
+        return -1;
     }
     int ok = 1;
     /* What only the Python builder does: callback metadata, cut bodies, other directions. */
@@ -610,73 +1134,57 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
         return -1;
     }
 
-    p->request_headers = header_dict(self, a[A_REQUEST_HEADERS], a[A_REQUEST_HEADER_STYLE]);
-    if (p->request_headers == NULL) {
-        return -1;
-    }
-    p->response_headers = header_dict(self, a[A_RESPONSE_HEADERS], a[A_RESPONSE_HEADER_STYLE]);
-    if (p->response_headers == NULL) {
+    if (read_headers(self, a[A_REQUEST_HEADERS], a[A_REQUEST_HEADER_STYLE], &p->request) < 0
+        || read_headers(self, a[A_RESPONSE_HEADERS], a[A_RESPONSE_HEADER_STYLE], &p->response) < 0) {
         return -1;
     }
     if (transaction_id != NULL) {
-        if (PyDict_SetDefault(p->request_headers, TRANSACTION_ID_HEADER, transaction_id) == NULL
-            || PyDict_SetDefault(p->response_headers, TRANSACTION_ID_HEADER, transaction_id) == NULL) {
-            return -1;
+        /* The builder's setdefault, on a dict the identifier and client_ip read (never in the
+         * direct reading: see Writer_init). */
+        PyObject *dicts[2] = {p->request.dict, p->response.dict};
+        for (int i = 0; i < 2; i++) {
+            if (dicts[i] != NULL && PyDict_SetDefault(dicts[i], TRANSACTION_ID_HEADER, transaction_id) == NULL) {
+                return -1;
+            }
         }
     }
 
     /* Ids from the token, before masking hides it; only when a callback left one unnamed. */
     if ((user == Py_None || company == Py_None) && !outgoing) {
-        int present = has_any(p->request_headers, self->identity_names, 1);
-        if (present < 0) {
+        static PyObject *nobody = NULL;
+        if (nobody == NULL && (nobody = PyTuple_Pack(2, Py_None, Py_None)) == NULL) {
             return -1;
         }
-        if (present) {
-            p->identity = PyObject_CallOneArg(self->identify, p->request_headers);
-            if (p->identity == NULL || !PyTuple_CheckExact(p->identity) || PyTuple_GET_SIZE(p->identity) != 2) {
-                return -1;
-            }
-            PyObject *found_user = PyTuple_GET_ITEM(p->identity, 0);
-            PyObject *found_company = PyTuple_GET_ITEM(p->identity, 1);
-            if (!usable_id(found_user) || !usable_id(found_company)) {
-                return -1;
-            }
-            if (user == Py_None) {
-                user = found_user;
-            }
-            if (company == Py_None) {
-                company = found_company;
-            }
+        p->identity = ask(self, &p->request, F_IDENTITY, self->identity_names, 1, 0, self->identify, NULL, nobody);
+        if (p->identity == NULL || !PyTuple_CheckExact(p->identity) || PyTuple_GET_SIZE(p->identity) != 2) {
+            return -1;
+        }
+        PyObject *found_user = PyTuple_GET_ITEM(p->identity, 0);
+        PyObject *found_company = PyTuple_GET_ITEM(p->identity, 1);
+        if (!usable_id(found_user) || !usable_id(found_company)) {
+            return -1;
+        }
+        if (user == Py_None) {
+            user = found_user;
+        }
+        if (company == Py_None) {
+            company = found_company;
         }
     }
 
     /* The client address: the peer's, unless a proxy header is there (then as client_ip says). */
     PyObject *peer = a[A_CLIENT_ADDR];
-    int proxied = has_any(p->request_headers, self->ip_names, 0);
-    if (proxied < 0) {
-        return -1;
-    }
     PyObject *ip;
-    if (proxied) {
-        /* client_ip reads the masked dict: a masked proxy header is left to the Python path. */
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->ip_names); i++) {
-            int masked = PySet_Contains(self->request_masks, PyTuple_GET_ITEM(self->ip_names, i));
-            if (masked != 0) {
-                return -1;
-            }
-        }
-        p->ip = PyObject_CallFunctionObjArgs(self->client_ip, p->request_headers, peer, NULL);
-        if (p->ip == NULL || (p->ip != Py_None && !PyUnicode_CheckExact(p->ip))) {
-            return -1;
-        }
-        ip = p->ip;
-    } else if (PyUnicode_CheckExact(peer)) {
-        ip = PyUnicode_GET_LENGTH(peer) > 0 ? peer : Py_None;
-    } else if (peer == Py_None) {
-        ip = Py_None;
-    } else {
+    if (!PyUnicode_CheckExact(peer) && peer != Py_None) {
         return -1;
     }
+    PyObject *own = peer == Py_None || PyUnicode_GET_LENGTH(peer) == 0 ? Py_None : peer;
+    /* client_ip reads the masked dict: with a proxy header masked, the Python path decides. */
+    p->ip = ask(self, &p->request, F_PROXY, self->ip_names, 0, self->proxy_masked, self->client_ip, peer, own);
+    if (p->ip == NULL || (p->ip != Py_None && !PyUnicode_CheckExact(p->ip))) {
+        return -1;
+    }
+    ip = p->ip;
 
     /* {"request":{...},"response":{...},...} in the builder's key order. */
     if (PUT_LITERAL(b, "{\"request\":{\"time\":") < 0 || put_time(b, a[A_REQUEST_TIME]) < 0
@@ -684,23 +1192,24 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
         || PUT_LITERAL(b, ",\"verb\":") < 0 || put_str(b, a[A_METHOD]) < 0
         || PUT_LITERAL(b, ",\"api_version\":") < 0 || put_str_or_null(b, self->api_version) < 0
         || PUT_LITERAL(b, ",\"ip_address\":") < 0 || put_str_or_null(b, ip) < 0
-        || PUT_LITERAL(b, ",\"headers\":") < 0 || put_headers(b, p->request_headers, self->request_masks) < 0) {
+        || PUT_LITERAL(b, ",\"headers\":") < 0
+        || put_headers(b, &p->request, F_MASK_REQUEST, self->request_masks, transaction_id) < 0) {
         return -1;
     }
-    static const char BODY[] = ",\"body\":";
-    static const char REQUEST_ENCODING[] = ",\"transfer_encoding\":";
-    if (put_body(b, a[A_REQUEST_BODY], p->request_headers, self->request_plain, BODY, sizeof(BODY) - 1,
-                 REQUEST_ENCODING, sizeof(REQUEST_ENCODING) - 1) < 0) {
+    static const char REQUEST_BETWEEN[] = ",\"transfer_encoding\":";
+    if (PUT_LITERAL(b, ",\"body\":") < 0
+        || put_body(b, a[A_REQUEST_BODY], &p->request, self->request_plain, REQUEST_BETWEEN, sizeof(REQUEST_BETWEEN) - 1) < 0) {
         return -1;
     }
     if (PUT_LITERAL(b, "},\"response\":{\"time\":") < 0 || put_time(b, a[A_RESPONSE_TIME]) < 0
-        || PUT_LITERAL(b, ",\"status\":") < 0 || put_int(b, status) < 0
-        || PUT_LITERAL(b, ",\"headers\":") < 0 || put_headers(b, p->response_headers, self->response_masks) < 0) {
+        || PUT_LITERAL(b, ",\"status\":") < 0 || put_int(b, (unsigned long long)status) < 0
+        || PUT_LITERAL(b, ",\"headers\":") < 0
+        || put_headers(b, &p->response, F_MASK_RESPONSE, self->response_masks, transaction_id) < 0) {
         return -1;
     }
-    static const char RESPONSE_ENCODING[] = ",\"ip_address\":null,\"transfer_encoding\":";
-    if (put_body(b, a[A_RESPONSE_BODY], p->response_headers, self->response_plain, BODY, sizeof(BODY) - 1,
-                 RESPONSE_ENCODING, sizeof(RESPONSE_ENCODING) - 1) < 0) {
+    static const char RESPONSE_BETWEEN[] = ",\"ip_address\":null,\"transfer_encoding\":";
+    if (PUT_LITERAL(b, ",\"body\":") < 0
+        || put_body(b, a[A_RESPONSE_BODY], &p->response, self->response_plain, RESPONSE_BETWEEN, sizeof(RESPONSE_BETWEEN) - 1) < 0) {
         return -1;
     }
     if (PUT_LITERAL(b, "},\"user_id\":") < 0 || put_str_or_null(b, user) < 0
@@ -718,7 +1227,7 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
         return -1;
     }
     if (PUT_LITERAL(b, ",\"tags\":null,\"direction\":") < 0 || put_str(b, direction) < 0
-        || PUT_LITERAL(b, ",\"weight\":") < 0 || put_int(b, weight) < 0
+        || PUT_LITERAL(b, ",\"weight\":") < 0 || put_int(b, (unsigned long long)weight) < 0
         || PUT_LITERAL(b, ",\"blocked_by\":") < 0
         || put_str_or_null(b, blocked_by == NULL ? Py_None : blocked_by) < 0
         || PUT_LITERAL(b, ",\"transaction_id\":") < 0
@@ -737,7 +1246,7 @@ Writer_event(Writer *self, PyObject *record)
     buf_init(&b);
     memset(&p, 0, sizeof(p));
     PyObject *result = NULL;
-    if (write_event(self, record, &b, &p) == 0) {
+    if (self->normalize != NULL && write_event(self, record, &b, &p) == 0) {
         result = PyBytes_FromStringAndSize(b.data, b.len);
     }
     parts_clear(&p);
@@ -760,8 +1269,11 @@ static PyTypeObject WriterType = {
     .tp_name = "moesif_core._event_json.Writer",
     .tp_basicsize = sizeof(Writer),
     .tp_dealloc = (destructor)Writer_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_free = PyObject_GC_Del,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Writes the JSON of common events for one settings object; see moesif_core.event_json.",
+    .tp_traverse = (traverseproc)Writer_traverse,
+    .tp_clear = (inquiry)Writer_clear,
     .tp_methods = Writer_methods,
     .tp_init = (initproc)Writer_init,
     .tp_new = PyType_GenericNew,
@@ -775,25 +1287,22 @@ static struct PyModuleDef module = {
     NULL,
 };
 
-static PyObject *
-intern(const char *text)
-{
-    PyObject *s = PyUnicode_InternFromString(text);
-    return s;
-}
-
 PyMODINIT_FUNC
 PyInit__event_json(void)
 {
     init_escaped();
     for (int i = 0; i < A_COUNT; i++) {
-        if ((attribute_names[i] = intern(ATTRIBUTE_NAMES[i])) == NULL) {
+        if ((attribute_names[i] = PyUnicode_InternFromString(ATTRIBUTE_NAMES[i])) == NULL) {
             return NULL;
         }
     }
-    if ((TRANSACTION_ID_HEADER = intern("x-moesif-transaction-id")) == NULL
-        || (CONTENT_ENCODING = intern("content-encoding")) == NULL || (ENVIRON = intern("environ")) == NULL
-        || (INCOMING = intern("Incoming")) == NULL || (OUTGOING = intern("Outgoing")) == NULL) {
+    if ((TRANSACTION_ID_HEADER = PyUnicode_InternFromString("x-moesif-transaction-id")) == NULL
+        || (CONTENT_ENCODING = PyUnicode_InternFromString("content-encoding")) == NULL
+        || (ENVIRON = PyUnicode_InternFromString("environ")) == NULL
+        || (PAIRS = PyUnicode_InternFromString("pairs")) == NULL
+        || (ASGI = PyUnicode_InternFromString("asgi")) == NULL
+        || (INCOMING = PyUnicode_InternFromString("Incoming")) == NULL
+        || (OUTGOING = PyUnicode_InternFromString("Outgoing")) == NULL) {
         return NULL;
     }
     if (PyType_Ready(&WriterType) < 0) {

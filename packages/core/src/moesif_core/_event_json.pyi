@@ -15,5 +15,6 @@ class Writer:
         client_ip: Callable[[dict[str, str], Any], str | None],
         request_plain: Callable[[bytes], bool] | None,
         response_plain: Callable[[bytes], bool] | None,
+        record_type: type,
     ) -> None: ...
     def event(self, record: Any, /) -> bytes | None: ...

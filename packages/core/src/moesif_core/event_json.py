@@ -74,5 +74,6 @@ def native_event_writer(
         client_ip=client_ip,
         request_plain=request_plain,
         response_plain=response_plain,
+        record_type=RawExchange,
     )
     return writer.event
