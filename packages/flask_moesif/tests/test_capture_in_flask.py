@@ -53,7 +53,7 @@ def build_app() -> flask.Flask:
     @moesif_metadata({"feature": "checkout"})
     @moesif_metadata({"tier": "gold"})
     def checkout() -> Any:
-        current_annotations().add_metadata({"cart": 3})
+        current_annotations().add_metadata({"cart": 3, "tier": "gold-trial"})  # the view's own value wins
         current_annotations().company_id = "acme"
         return {"ok": True}
 
@@ -282,7 +282,7 @@ def test_metadata_decorators_and_annotations_merge_over_get_metadata(agent: Any)
     MoesifFlask(app, {**SETTINGS, "GET_METADATA": lambda app, environ: {"region": "eu", "tier": "free"}}, agent=agent)
     call(app.test_client(), "POST", "/checkout")
     [record] = agent.records
-    assert record.metadata == {"region": "eu", "tier": "gold", "feature": "checkout", "cart": 3}
+    assert record.metadata == {"region": "eu", "tier": "gold-trial", "feature": "checkout", "cart": 3}
     assert record.company_id == "acme"
 
 

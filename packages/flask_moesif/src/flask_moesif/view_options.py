@@ -89,4 +89,6 @@ def apply_view_options(view: Any, annotations: RequestAnnotations) -> None:
         annotations.skip = True
     metadata = options.get("metadata")
     if isinstance(metadata, dict):
-        annotations.add_metadata(metadata)
+        # Applied when the response starts, after the view ran: what the view added itself wins.
+        own = annotations.metadata
+        annotations.metadata = {**metadata, **own} if own else dict(metadata)
