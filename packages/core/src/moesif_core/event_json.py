@@ -1,8 +1,8 @@
 """The JSON of the common event in one native pass, when it is built.
 
 Building an event in Python makes a dict of two dicts of headers, formats two times, asks the
-identifier, the masks and the body check, and hands it all to orjson: about 60,000 interpreter
-instructions for a GET, more than the whole request in some frameworks. The optional C extension
+identifier, the masks and the body check, and hands it all to orjson: about 74,000 instructions
+for a Falcon GET, nearly as much as the whole request in Falcon itself; written here, 21,000. The optional C extension
 ``moesif_core._event_json`` writes the same bytes directly for the usual event (see the comment
 at the top of ``_event_json.c`` for what that is) and answers None for anything else, which the
 Python builder then builds, so an event never depends on which one ran. It needs the native
