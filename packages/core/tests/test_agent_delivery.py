@@ -8,6 +8,7 @@ carrying the record's transaction id (to check exactly-once delivery) and weight
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from moesif_core import request_path
 from moesif_core.agent import Agent
 from moesif_core.collector import LocalCollector
 from moesif_core.record import RawExchange
@@ -580,3 +582,16 @@ def test_exit_with_the_collector_down_gives_up_at_the_shutdown_timeout(moesif_co
     assert done.returncode == 0, done.stderr
     assert "20 events were not delivered" in done.stderr
     assert done.stderr.count("not delivered") == 1
+
+
+def test_a_queued_record_is_out_of_the_cyclic_gcs_view_and_still_delivered(moesif_collector: LocalCollector) -> None:
+    # A record waits in the queue long enough to reach the GC's old generation; it can hold no
+    # cycle, so with the native part the GC never walks it (reference counting frees it).
+    agent = make_agent(moesif_collector.base_uri)
+    record = make_record("untracked", 0)
+    assert gc.is_tracked(record)
+    assert agent.submit(record)
+    assert gc.is_tracked(record) is not request_path.NATIVE
+    assert agent.flush(10)
+    assert transaction_ids(moesif_collector.wait_for_events(1)) == ["untracked-0"]
+    agent.close(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -110,3 +111,13 @@ def test_moesif_pure_python_keeps_the_extension_out() -> None:
     env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "{'a':", "'b'}", "4"]
+
+
+def test_untrack_takes_an_object_out_of_the_gcs_view_and_leaves_the_rest_alone() -> None:
+    container: list[Any] = [1]
+    request_path.untrack(container)
+    assert gc.is_tracked(container) is not request_path.NATIVE
+    request_path.untrack(container)  # twice is harmless
+    for atomic in (1, "text", b"bytes", None):
+        request_path.untrack(atomic)  # objects the GC never tracks
+    assert container == [1]

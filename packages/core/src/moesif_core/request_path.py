@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["NATIVE", "new_transaction_id", "str_entries"]
+__all__ = ["NATIVE", "new_transaction_id", "str_entries", "untrack"]
 
 _VARIANT: Final = "89ab89ab89ab89ab"
 
@@ -40,9 +40,10 @@ try:
     if os.environ.get("MOESIF_PURE_PYTHON"):
         raise ImportError("MOESIF_PURE_PYTHON is set")
     from ._request_path import str_entries as _c_str_entries
+    from ._request_path import untrack as _c_untrack
     from ._request_path import uuid4_text as _c_uuid4_text
 except ImportError:  # no compiler at install time, another interpreter, or turned off
-    _c_str_entries = _c_uuid4_text = None  # type: ignore[assignment]
+    _c_str_entries = _c_uuid4_text = _c_untrack = None  # type: ignore[assignment]
 
 NATIVE: Final = _c_str_entries is not None
 
@@ -54,3 +55,11 @@ str_entries: Callable[[dict[str, Any]], dict[str, str]] = _c_str_entries if _c_s
 new_transaction_id: Callable[[], str] = (
     functools.partial(_c_uuid4_text, _ids.getrandbits) if _c_uuid4_text is not None else _py_new_transaction_id
 )
+
+
+def _py_untrack(obj: object) -> None:
+    """Python cannot take an object out of the cyclic GC's view: records stay tracked."""
+
+
+#: Takes a queued record out of the cyclic GC's view (see ``_request_path.c``); a no-op in Python.
+untrack: Callable[[object], None] = _c_untrack if _c_untrack is not None else _py_untrack
