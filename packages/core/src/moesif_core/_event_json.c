@@ -6,13 +6,15 @@
  * caller then runs the Python builder, which handles everything. So None is always safe, and
  * bytes must be byte for byte what the Python builder gives (the tests hold them to it).
  *
- * Handled: header lists the native normalisation takes (it is called, not copied); no callback
- * values but a user or company id that is a non-empty str; no GET_METADATA dict; bodies that are
- * empty, or bytes with no Content-Encoding that the native body check lets go in as they are;
- * str fields (exact type) with ASCII paths and queries; float times from 1970 to 9999; an int
- * status and weight in range; bodies not cut by the capture cap. Ids from the authorization
- * header and a client address from proxy headers are asked of the Python functions the builder
- * uses, only when such a header is there. Never raises: any error is cleared and gives None.
+ * Handled: header lists of the usual shapes, read as the server built them (a list with a
+ * repeated name, or an odd item, goes through moesif_core._headers.normalize, the dict the Python
+ * builder starts from); no callback values but a user or company id that is a non-empty str; no
+ * GET_METADATA dict; bodies that are empty, or bytes with no Content-Encoding that the native body
+ * check lets go in as they are; str fields (exact type) with ASCII paths and queries; float times
+ * from 1970 to 9999; an int status and weight in range; bodies not cut by the capture cap. Ids
+ * from the authorization header and a client address from proxy headers are asked of the Python
+ * functions the builder uses, with just the headers they read, only when such a header is there.
+ * Never raises: any error is cleared and gives None.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
