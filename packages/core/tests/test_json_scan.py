@@ -196,7 +196,10 @@ def key_written_with_escape(value: Any, ascii_only: bool) -> bool:
     """Whether some key, at any depth, is written with an escape or the KELVIN SIGN (then "no" is right)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if any(ord(c) < 0x20 or c in '"\\' or c == "\u212a" for c in key) or (ascii_only and not key.isascii()):
+            # Python's json with ensure_ascii escapes everything outside " " to "~", DEL included.
+            if any(ord(c) < 0x20 or c in '"\\' or c == "\u212a" for c in key) or (
+                ascii_only and any(not " " <= c <= "~" for c in key)
+            ):
                 return True
             if key_written_with_escape(item, ascii_only):
                 return True

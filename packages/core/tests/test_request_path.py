@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moesif_core import request_path
@@ -121,3 +121,70 @@ def test_untrack_takes_an_object_out_of_the_gcs_view_and_leaves_the_rest_alone()
     for atomic in (1, "text", b"bytes", None):
         request_path.untrack(atomic)  # objects the GC never tracks
     assert container == [1]
+
+
+# ---------------------------------------------------------------- records made from an environ
+
+ENVIRON_KEYS = [
+    "REQUEST_METHOD",
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REMOTE_ADDR",
+    "HTTP_X_MOESIF_TRANSACTION_ID",
+    "HTTP_USER_AGENT",
+    "wsgi.input",
+]
+environ_values = st.one_of(
+    st.text(max_size=8),
+    st.just(""),
+    st.just(":"),
+    st.text(min_size=120, max_size=140),
+    st.integers(),
+    st.none(),
+    st.binary(max_size=3),
+)
+
+
+def record_fields(record: Any) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in type(record).__slots__}
+
+
+@native
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.sampled_from(ENVIRON_KEYS), environ_values), st.floats(0, 2e9), st.booleans())
+def test_a_native_record_is_the_python_record(environ: dict[str, Any], now: float, with_id: bool) -> None:
+    from moesif_core import record as record_module
+
+    maker = record_module._native_record
+    assert maker is not None
+    made = maker(environ, now, with_id)
+    if made is None:
+        return
+    expected = record_fields(record_module._record_from_environ(environ, now, with_id))
+    got = record_fields(made)
+    incoming = environ.get("HTTP_X_MOESIF_TRANSACTION_ID")
+    if with_id and not (incoming and len(incoming) <= 128):  # a new random id on each side
+        assert uuid.UUID(got.pop("transaction_id")).version == 4
+        expected.pop("transaction_id")
+    assert got == expected
+    assert type(made) is record_module.RawExchange
+
+
+@native
+def test_the_usual_environ_is_made_natively_and_odd_values_are_handed_back() -> None:
+    from moesif_core import record as record_module
+
+    maker = record_module._native_record
+    assert maker is not None
+    usual = {"REQUEST_METHOD": "GET", "PATH_INFO": "", "SERVER_NAME": "h", "SERVER_PORT": "", "wsgi.input": object()}
+    made = maker(usual, 1.5, True)
+    assert (made.host, made.path, made.request_headers) == ("h", "/", {k: v for k, v in usual.items() if type(v) is str})
+    assert maker({**usual, "PATH_INFO": 7}, 1.5, True) is None
+    assert maker({**usual, "HTTP_HOST": b"h"}, 1.5, True) is None
+    assert maker(dict(usual), 1, True) is None  # an int time: the Python version
+    assert record_module.record_from_environ({**usual, "PATH_INFO": 7}, 1.5, False).path == 7

@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include "structmember.h"
 
 static int
 copy_if_str(PyObject *out, PyObject *key, PyObject *value)
@@ -128,6 +129,294 @@ untrack(PyObject *module, PyObject *object)
     Py_RETURN_NONE;
 }
 
+
+/* ------------------------------------------------------------------ records made from an environ */
+
+/* RecordFactory(prototype): new records of the prototype's exact type whose slots start as the
+ * prototype's (its defaults: immutable values, shared), so no __init__ runs; from_environ fills
+ * what moesif_core.record.record_from_environ fills, the same way, or answers None for anything
+ * it does not handle exactly (a value that is not a str where a str is read), and the caller
+ * then runs the Python version. */
+#define MAX_SLOTS 64
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *prototype;
+    PyObject *getrandbits;
+    Py_ssize_t slots[MAX_SLOTS];
+    int slot_count;
+    Py_ssize_t request_time, method, scheme, host, root_path, path, query_string;
+    Py_ssize_t request_headers, request_header_style, client_addr, transaction_id;
+} RecordFactory;
+
+static PyObject *K_METHOD, *K_SCHEME, *K_HOST, *K_SERVER_NAME, *K_SERVER_PORT, *K_SCRIPT_NAME;
+static PyObject *K_PATH_INFO, *K_QUERY_STRING, *K_REMOTE_ADDR, *K_TRANSACTION_ID;
+static PyObject *V_GET, *V_HTTP, *V_EMPTY, *V_SLASH, *V_ENVIRON;
+
+static int
+RecordFactory_traverse(RecordFactory *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->prototype);
+    Py_VISIT(self->getrandbits);
+    return 0;
+}
+
+static int
+RecordFactory_clear(RecordFactory *self)
+{
+    Py_CLEAR(self->prototype);
+    Py_CLEAR(self->getrandbits);
+    self->slot_count = 0;
+    return 0;
+}
+
+static void
+RecordFactory_dealloc(RecordFactory *self)
+{
+    PyObject_GC_UnTrack(self);
+    RecordFactory_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+RecordFactory_init(RecordFactory *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"prototype", "getrandbits", NULL};
+    PyObject *prototype, *getrandbits;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:RecordFactory", keywords, &prototype, &getrandbits)) {
+        return -1;
+    }
+    PyTypeObject *type = Py_TYPE(prototype);
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || type->tp_base != &PyBaseObject_Type || type->tp_dictoffset != 0
+        || type->tp_weaklistoffset != 0 || type->tp_members == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the prototype must be of a class with __slots__ only, directly under object");
+        return -1;
+    }
+    RecordFactory_clear(self);
+    Py_ssize_t *named[] = {
+        &self->request_time, &self->method, &self->scheme, &self->host, &self->root_path, &self->path,
+        &self->query_string, &self->request_headers, &self->request_header_style, &self->client_addr,
+        &self->transaction_id,
+    };
+    const char *names[] = {
+        "request_time", "method", "scheme", "host", "root_path", "path", "query_string", "request_headers",
+        "request_header_style", "client_addr", "transaction_id",
+    };
+    for (int i = 0; i < 11; i++) {
+        *named[i] = -1;
+    }
+    for (PyMemberDef *member = type->tp_members; member->name != NULL; member++) {
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY) || self->slot_count == MAX_SLOTS) {
+            PyErr_Format(PyExc_TypeError, "slot %s of the prototype cannot be copied", member->name);
+            return -1;
+        }
+        if (*(PyObject **)((char *)prototype + member->offset) == NULL) {
+            PyErr_Format(PyExc_TypeError, "slot %s of the prototype is not set", member->name);
+            return -1;
+        }
+        self->slots[self->slot_count++] = member->offset;
+        for (int i = 0; i < 11; i++) {
+            if (strcmp(member->name, names[i]) == 0) {
+                *named[i] = member->offset;
+            }
+        }
+    }
+    for (int i = 0; i < 11; i++) {
+        if (*named[i] < 0) {
+            PyErr_Format(PyExc_TypeError, "the prototype has no slot %s", names[i]);
+            return -1;
+        }
+    }
+    Py_INCREF(prototype);
+    Py_INCREF(getrandbits);
+    self->prototype = prototype;
+    self->getrandbits = getrandbits;
+    return 0;
+}
+
+/* environ[key], or `fallback` when it is not there (borrowed); NULL with an error set on failure. */
+static PyObject *
+lookup(PyObject *environ, PyObject *key, PyObject *fallback)
+{
+    PyObject *value = PyDict_GetItemWithError(environ, key);
+    if (value == NULL && !PyErr_Occurred()) {
+        return fallback;
+    }
+    return value;
+}
+
+/* Stores a new reference to `value` in the slot at `offset`, replacing the prototype's. */
+static void
+set_slot(PyObject *record, Py_ssize_t offset, PyObject *value)
+{
+    PyObject **slot = (PyObject **)((char *)record + offset);
+    Py_INCREF(value);
+    Py_XSETREF(*slot, value);
+}
+
+#define HAND_OVER ((PyObject *)1) /* not handled here: the Python version decides */
+
+/* The host as moesif_core.record.record_from_environ takes it (new reference), HAND_OVER, or NULL. */
+static PyObject *
+host_of(PyObject *environ)
+{
+    PyObject *host = lookup(environ, K_HOST, Py_None);
+    if (host == NULL) {
+        return NULL;
+    }
+    if (host != Py_None && !PyUnicode_CheckExact(host)) {
+        return HAND_OVER;
+    }
+    if (host != Py_None && PyUnicode_GET_LENGTH(host) > 0) {
+        Py_INCREF(host);
+        return host;
+    }
+    PyObject *name = lookup(environ, K_SERVER_NAME, V_EMPTY);
+    PyObject *port = name == NULL ? NULL : lookup(environ, K_SERVER_PORT, V_EMPTY);
+    if (port == NULL) {
+        return NULL;
+    }
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(port)) {
+        return HAND_OVER;
+    }
+    /* f"{name}:{port}".rstrip(":") */
+    PyObject *joined = PyUnicode_FromFormat("%U:%U", name, port);
+    if (joined == NULL) {
+        return NULL;
+    }
+    Py_ssize_t end = PyUnicode_GET_LENGTH(joined);
+    while (end > 0 && PyUnicode_READ_CHAR(joined, end - 1) == ':') {
+        end--;
+    }
+    if (end == PyUnicode_GET_LENGTH(joined)) {
+        return joined;
+    }
+    PyObject *cut = PyUnicode_Substring(joined, 0, end);
+    Py_DECREF(joined);
+    return cut;
+}
+
+enum { F_METHOD, F_SCHEME, F_ROOT, F_PATH, F_QUERY, F_PEER, F_INCOMING, F_HOST, F_HEADERS, F_ID, F_COUNT };
+
+static void
+release(PyObject **fields)
+{
+    for (int i = 0; i < F_COUNT; i++) {
+        Py_CLEAR(fields[i]);
+    }
+}
+
+static PyObject *
+RecordFactory_from_environ(RecordFactory *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "from_environ(environ, now, with_transaction_id)");
+        return NULL;
+    }
+    PyObject *environ = args[0], *now = args[1];
+    int with_id = PyObject_IsTrue(args[2]);
+    if (with_id < 0) {
+        return NULL;
+    }
+    if (self->prototype == NULL || !PyDict_CheckExact(environ) || !PyFloat_CheckExact(now)) {
+        Py_RETURN_NONE;
+    }
+    /* Everything read first and held (a key's __eq__ may change the environ), so nothing is
+     * half made when the Python version must decide. */
+    PyObject *fields[F_COUNT] = {NULL};
+    PyObject *keys[] = {K_METHOD, K_SCHEME, K_SCRIPT_NAME, K_PATH_INFO, K_QUERY_STRING, K_REMOTE_ADDR, K_TRANSACTION_ID};
+    PyObject *fallbacks[] = {V_GET, V_HTTP, V_EMPTY, V_EMPTY, V_EMPTY, Py_None, Py_None};
+    for (int i = 0; i <= F_INCOMING; i++) {
+        PyObject *value = lookup(environ, keys[i], fallbacks[i]);
+        if (value == NULL) {
+            release(fields);
+            return NULL;
+        }
+        Py_INCREF(value);
+        fields[i] = value;
+    }
+    PyObject *incoming = fields[F_INCOMING];
+    if (!PyUnicode_CheckExact(fields[F_PATH]) || (incoming != Py_None && !PyUnicode_CheckExact(incoming))) {
+        release(fields);
+        Py_RETURN_NONE; /* `or "/"` and len() on other types: the Python version */
+    }
+    if (PyUnicode_GET_LENGTH(fields[F_PATH]) == 0) {
+        Py_INCREF(V_SLASH);
+        Py_SETREF(fields[F_PATH], V_SLASH);
+    }
+    PyObject *host = host_of(environ);
+    if (host == HAND_OVER || host == NULL) {
+        release(fields);
+        if (host == NULL) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    fields[F_HOST] = host;
+    if ((fields[F_HEADERS] = str_entries(NULL, environ)) == NULL) {
+        release(fields);
+        return NULL;
+    }
+    if (with_id) {
+        Py_ssize_t length = incoming == Py_None ? 0 : PyUnicode_GET_LENGTH(incoming);
+        if (length > 0 && length <= 128) {
+            Py_INCREF(incoming);
+            fields[F_ID] = incoming;
+        } else if ((fields[F_ID] = uuid4_text(NULL, self->getrandbits)) == NULL) {
+            release(fields);
+            return NULL;
+        }
+    }
+    PyTypeObject *type = Py_TYPE(self->prototype);
+    PyObject *record = type->tp_alloc(type, 0);
+    if (record == NULL) {
+        release(fields);
+        return NULL;
+    }
+    for (int i = 0; i < self->slot_count; i++) {
+        PyObject *value = *(PyObject **)((char *)self->prototype + self->slots[i]);
+        Py_XINCREF(value);
+        *(PyObject **)((char *)record + self->slots[i]) = value;
+    }
+    set_slot(record, self->request_time, now);
+    set_slot(record, self->method, fields[F_METHOD]);
+    set_slot(record, self->scheme, fields[F_SCHEME]);
+    set_slot(record, self->host, fields[F_HOST]);
+    set_slot(record, self->root_path, fields[F_ROOT]);
+    set_slot(record, self->path, fields[F_PATH]);
+    set_slot(record, self->query_string, fields[F_QUERY]);
+    set_slot(record, self->request_headers, fields[F_HEADERS]);
+    set_slot(record, self->request_header_style, V_ENVIRON);
+    set_slot(record, self->client_addr, fields[F_PEER]);
+    if (fields[F_ID] != NULL) {
+        set_slot(record, self->transaction_id, fields[F_ID]);
+    }
+    release(fields);
+    return record;
+}
+
+static PyMethodDef RecordFactory_methods[] = {
+    {"from_environ", (PyCFunction)(void (*)(void))RecordFactory_from_environ, METH_FASTCALL,
+     "from_environ(environ, now, with_transaction_id, /)\n--\n\nA new record of the call of environ, or None: "
+     "then the Python version must make it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RecordFactoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesif_core._request_path.RecordFactory",
+    .tp_basicsize = sizeof(RecordFactory),
+    .tp_dealloc = (destructor)RecordFactory_dealloc,
+    .tp_free = PyObject_GC_Del,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "RecordFactory(prototype, getrandbits)\n--\n\nNew records from WSGI environs; see moesif_core.record.",
+    .tp_traverse = (traverseproc)RecordFactory_traverse,
+    .tp_clear = (inquiry)RecordFactory_clear,
+    .tp_methods = RecordFactory_methods,
+    .tp_init = (initproc)RecordFactory_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyMethodDef methods[] = {
     {"str_entries", str_entries, METH_O, "The entries of a mapping whose value is exactly a str, as a new dict."},
     {"untrack", untrack, METH_O, "Take an object that can be in no reference cycle out of the cyclic GC's view."},
@@ -146,5 +435,31 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__request_path(void)
 {
-    return PyModule_Create(&module);
+    struct {
+        PyObject **target;
+        const char *text;
+    } strings[] = {
+        {&K_METHOD, "REQUEST_METHOD"}, {&K_SCHEME, "wsgi.url_scheme"}, {&K_HOST, "HTTP_HOST"},
+        {&K_SERVER_NAME, "SERVER_NAME"}, {&K_SERVER_PORT, "SERVER_PORT"}, {&K_SCRIPT_NAME, "SCRIPT_NAME"},
+        {&K_PATH_INFO, "PATH_INFO"}, {&K_QUERY_STRING, "QUERY_STRING"}, {&K_REMOTE_ADDR, "REMOTE_ADDR"},
+        {&K_TRANSACTION_ID, "HTTP_X_MOESIF_TRANSACTION_ID"}, {&V_GET, "GET"}, {&V_HTTP, "http"}, {&V_EMPTY, ""},
+        {&V_SLASH, "/"}, {&V_ENVIRON, "environ"},
+    };
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {
+            return NULL;
+        }
+    }
+    if (PyType_Ready(&RecordFactoryType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "RecordFactory", (PyObject *)&RecordFactoryType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

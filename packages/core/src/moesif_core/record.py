@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from .request_path import new_transaction_id
+from .request_path import native_record_maker, new_transaction_id, str_entries
 
-__all__ = ["HeaderStyle", "RawExchange", "new_transaction_id"]
+__all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_environ"]
 
 # How a header list is shaped, so the builder knows how to normalise it:
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
@@ -115,3 +115,46 @@ class RawExchange:
 
     def __repr__(self) -> str:
         return f"<RawExchange {self.direction} {self.method} {self.root_path}{self.path} {self.status}>"
+
+
+_TRANSACTION_ID_KEY: Final = "HTTP_X_MOESIF_TRANSACTION_ID"
+
+
+def _record_from_environ(environ: dict[str, Any], now: float, with_transaction_id: bool) -> RawExchange:
+    record = RawExchange()
+    record.request_time = now
+    record.method = environ.get("REQUEST_METHOD", "GET")
+    record.scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
+    record.host = host
+    record.root_path = environ.get("SCRIPT_NAME", "")
+    record.path = environ.get("PATH_INFO", "") or "/"
+    record.query_string = environ.get("QUERY_STRING", "")
+    # The environ's strings (every header is one, PEP 3333); the sender picks the headers out,
+    # which costs more than this. Not a plain copy: that would keep the server's socket, input
+    # stream and callbacks alive, unaccounted, while the record waits in the queue.
+    record.request_headers = str_entries(environ)
+    record.request_header_style = "environ"
+    record.client_addr = environ.get("REMOTE_ADDR")
+    if with_transaction_id:
+        incoming = environ.get(_TRANSACTION_ID_KEY)
+        record.transaction_id = incoming if incoming and len(incoming) <= 128 else new_transaction_id()
+    return record
+
+
+_native_record = native_record_maker(RawExchange())
+
+
+def record_from_environ(environ: dict[str, Any], now: float, with_transaction_id: bool) -> RawExchange:
+    """A new record of the WSGI call of ``environ`` at ``now``, its transaction id the client's or a new one.
+
+    In C when moesif-core's native part is built (the same record, see
+    :func:`moesif_core.request_path.native_record_maker`); in Python for anything it hands back.
+    """
+    if _native_record is not None:
+        record: RawExchange | None = _native_record(environ, now, with_transaction_id)
+        if record is not None:
+            return record
+    return _record_from_environ(environ, now, with_transaction_id)

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["NATIVE", "new_transaction_id", "str_entries", "untrack"]
+__all__ = ["NATIVE", "NativeRecordMaker", "native_record_maker", "new_transaction_id", "str_entries", "untrack"]
 
 _VARIANT: Final = "89ab89ab89ab89ab"
 
@@ -39,11 +39,12 @@ def _py_new_transaction_id() -> str:
 try:
     if os.environ.get("MOESIF_PURE_PYTHON"):
         raise ImportError("MOESIF_PURE_PYTHON is set")
+    from ._request_path import RecordFactory as _c_RecordFactory
     from ._request_path import str_entries as _c_str_entries
     from ._request_path import untrack as _c_untrack
     from ._request_path import uuid4_text as _c_uuid4_text
 except ImportError:  # no compiler at install time, another interpreter, or turned off
-    _c_str_entries = _c_uuid4_text = _c_untrack = None  # type: ignore[assignment]
+    _c_str_entries = _c_uuid4_text = _c_untrack = _c_RecordFactory = None  # type: ignore[assignment, misc]
 
 NATIVE: Final = _c_str_entries is not None
 
@@ -63,3 +64,18 @@ def _py_untrack(obj: object) -> None:
 
 #: Takes a queued record out of the cyclic GC's view (see ``_request_path.c``); a no-op in Python.
 untrack: Callable[[object], None] = _c_untrack if _c_untrack is not None else _py_untrack
+
+
+#: ``(environ, now, with_transaction_id) -> record | None``: None when the Python version must decide.
+NativeRecordMaker = Callable[[dict[str, Any], float, bool], Any]
+
+
+def native_record_maker(prototype: object) -> NativeRecordMaker | None:
+    """Records like ``prototype`` (its slots' values as defaults) filled from a WSGI environ in C, or None.
+
+    See :func:`moesif_core.record.record_from_environ`, which it stands in for: the record's
+    creation and the environ's fields were a third of ``begin_exchange``.
+    """
+    if _c_RecordFactory is None:
+        return None
+    return _c_RecordFactory(prototype, _ids.getrandbits).from_environ  # type: ignore[no-any-return]

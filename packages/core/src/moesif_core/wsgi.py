@@ -30,8 +30,7 @@ from .callbacks import call_safely
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_once
-from .record import RawExchange
-from .request_path import new_transaction_id, str_entries
+from .record import RawExchange, record_from_environ
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Callable[[bytes], object]]
 Annotate = Callable[[dict[str, Any], RequestAnnotations], None]
 
-_TXN_ENVIRON_KEY = "HTTP_X_MOESIF_TRANSACTION_ID"
 _TXN_HEADER = "X-Moesif-Transaction-Id"
 
 
@@ -416,26 +414,7 @@ class MoesifMiddleware(AgentApi):
         if skip is not None and call_safely("SKIP", skip, self.callback_app, environ):
             self.agent.count("skipped")
             return None
-        record = RawExchange()
-        record.request_time = now
-        record.method = environ.get("REQUEST_METHOD", "GET")
-        record.scheme = environ.get("wsgi.url_scheme", "http")
-        host = environ.get("HTTP_HOST")
-        if not host:
-            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
-        record.host = host
-        record.root_path = environ.get("SCRIPT_NAME", "")
-        record.path = environ.get("PATH_INFO", "") or "/"
-        record.query_string = environ.get("QUERY_STRING", "")
-        # The environ's strings (every header is one, PEP 3333); the sender picks the headers out,
-        # which costs more than this. Not a plain copy: that would keep the server's socket, input
-        # stream and callbacks alive, unaccounted, while the record waits in the queue.
-        record.request_headers = str_entries(environ)
-        record.request_header_style = "environ"
-        record.client_addr = environ.get("REMOTE_ADDR")
-        if not settings.disabled_transaction_id:
-            incoming = environ.get(_TXN_ENVIRON_KEY)
-            record.transaction_id = incoming if incoming and len(incoming) <= 128 else new_transaction_id()
+        record = record_from_environ(environ, now, not settings.disabled_transaction_id)
         exchange = Exchange(self, environ, record)
         environ[ANNOTATIONS_KEY] = exchange.annotations
         if settings.log_body:
