@@ -188,3 +188,21 @@ def test_the_usual_environ_is_made_natively_and_odd_values_are_handed_back() -> 
     assert maker({**usual, "HTTP_HOST": b"h"}, 1.5, True) is None
     assert maker(dict(usual), 1, True) is None  # an int time: the Python version
     assert record_module.record_from_environ({**usual, "PATH_INFO": 7}, 1.5, False).path == 7
+
+
+def test_no_native_maker_for_a_prototype_with_a_default_every_record_would_share() -> None:
+    from moesif_core.record import RawExchange
+
+    shared = type("Shared", (), {"__slots__": RawExchange.__slots__})
+    usual = RawExchange()
+
+    def prototype(**changes: Any) -> Any:
+        made = shared()
+        for name in RawExchange.__slots__:
+            setattr(made, name, changes.get(name, getattr(usual, name)))
+        return made
+
+    if request_path.NATIVE:
+        assert request_path.native_record_maker(prototype()) is not None
+    assert request_path.native_record_maker(prototype(request_headers=[])) is None
+    assert request_path.native_record_maker(prototype(metadata={})) is None

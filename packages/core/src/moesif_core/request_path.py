@@ -78,4 +78,12 @@ def native_record_maker(prototype: object) -> NativeRecordMaker | None:
     """
     if _c_RecordFactory is None:
         return None
+    # Every record shares the prototype's values: a mutable default would be shared too.
+    for name in getattr(type(prototype), "__slots__", ()):
+        value = getattr(prototype, name, None)
+        if type(value) not in _SHAREABLE or (type(value) is tuple and value):
+            return None
     return _c_RecordFactory(prototype, _ids.getrandbits).from_environ  # type: ignore[no-any-return]
+
+
+_SHAREABLE: Final = frozenset({str, int, float, bool, bytes, type(None), tuple})
