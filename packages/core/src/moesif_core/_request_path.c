@@ -1,4 +1,4 @@
-/* Two steps of recording a call that cost the request path more in Python than anything else it
+/* Steps of recording a call that cost the request path more in Python than anything else it
  * does -- the optional native half of moesif_core.request_path (see its docstring).
  *
  *   str_entries(environ) -> a new dict of the entries of `environ` whose value is exactly a str,
@@ -7,7 +7,11 @@
  *   uuid4_text(getrandbits) -> the text of a version-4 UUID of 128 bits from getrandbits(128)
  *       (version and variant bits set): str(uuid.UUID(int=getrandbits(128), version=4)).
  *
- * Both only read their argument and build one new object. Hashing a key that is not a str may run
+ *   untrack(object) -> None: the object out of the cyclic GC's view (for records, which hold no cycle).
+ *   RecordFactory(prototype, getrandbits).from_environ(environ, now, with_id) -> a record of the
+ *       WSGI call, or None for the Python version (see the comment above RecordFactory).
+ *
+ * The first two only read their argument and build one new object. Hashing a key that is not a str may run
  * Python code that changes the environ: the entry is held while it is copied, and PyDict_Next
  * stays memory-safe over a changed dict (the result is then whatever the comprehension might give).
  */

@@ -1,11 +1,13 @@
-"""Two steps of recording a call, native when moesif-core's C extension is built.
+"""Steps of recording a call, native when moesif-core's C extension is built.
 
 Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries) and
 formatting a transaction id were 40 % of what the capture layer costs a call in Python: a
 comprehension pays a type check and a call per entry, and the UUID text five slices and two
-formats. ``moesif_core._request_path`` does each in one C call. It is built with the other
-optional extensions (see :mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``;
-without it the Python versions below run and give the same results.
+formats. ``moesif_core._request_path`` does each in one C call, makes a WSGI call's whole record
+(see :func:`native_record_maker`), and takes a queued record out of the cyclic GC's view
+(:data:`untrack`). It is built with the other optional extensions (see
+:mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``; without it the Python
+versions run and give the same results.
 """
 
 from __future__ import annotations
