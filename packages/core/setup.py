@@ -7,27 +7,9 @@ on and moesif-core runs the pure-Python versions instead (see ``moesif_core/json
 
 from setuptools import Extension, setup
 
+# Each built from the C file of the same name; moesif_core.native says when they are not loaded.
+NATIVE_PARTS = ("_json_scan", "_request_path", "_headers", "_event_json")
+
 setup(
-    ext_modules=[
-        Extension(
-            "moesif_core._json_scan",
-            sources=["src/moesif_core/_json_scan.c"],
-            optional=True,
-        ),
-        Extension(
-            "moesif_core._request_path",
-            sources=["src/moesif_core/_request_path.c"],
-            optional=True,
-        ),
-        Extension(
-            "moesif_core._headers",
-            sources=["src/moesif_core/_headers.c"],
-            optional=True,
-        ),
-        Extension(
-            "moesif_core._event_json",
-            sources=["src/moesif_core/_event_json.c"],
-            optional=True,
-        ),
-    ]
+    ext_modules=[Extension(f"moesif_core.{name}", sources=[f"src/moesif_core/{name}.c"], optional=True) for name in NATIVE_PARTS]
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -293,3 +295,15 @@ def records(draw: st.DrawFn) -> RawExchange:
 @given(records(), st.sampled_from(sorted(BUILDERS)))
 def test_every_native_event_is_the_python_builders(record: RawExchange, name: str) -> None:
     check(BUILDERS[name], record)
+
+
+def test_moesif_pure_python_keeps_the_writer_out_and_events_are_still_built() -> None:
+    code = (
+        "from moesif_core import event_json; from moesif_core.event_builder import EventBuilder; "
+        "from moesif_core.record import RawExchange; from moesif_core.settings import Settings; "
+        "b = EventBuilder(Settings.resolve({'APPLICATION_ID': 'a'}, environ={})); "
+        "print(event_json.NATIVE, b._native_json, b.build_json(RawExchange())[:12].decode())"
+    )
+    env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "None", '{"request":{']

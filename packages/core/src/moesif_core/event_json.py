@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Final
 
@@ -26,14 +25,14 @@ from .client_ip import IP_HEADERS, client_ip
 from .identify import Identifier
 from .json_scan import PlainJsonCheck
 from .masking import Masks
+from .native import refuse_if_pure_python
 from .record import RawExchange
 from .settings import Settings
 
 __all__ = ["NATIVE", "EventWriter", "native_event_writer"]
 
 try:
-    if os.environ.get("MOESIF_PURE_PYTHON"):
-        raise ImportError("MOESIF_PURE_PYTHON is set")
+    refuse_if_pure_python()
     from ._event_json import Writer
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     Writer = None  # type: ignore[assignment, misc]

@@ -12,15 +12,15 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, Final
+
+from .native import refuse_if_pure_python
 
 __all__ = ["NATIVE", "native_normalize", "normalize_headers"]
 
 try:
-    if os.environ.get("MOESIF_PURE_PYTHON"):
-        raise ImportError("MOESIF_PURE_PYTHON is set")
+    refuse_if_pure_python()
     from ._headers import normalize as _native
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     _native = None  # type: ignore[assignment]

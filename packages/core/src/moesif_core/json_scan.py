@@ -21,9 +21,10 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Final
+
+from .native import refuse_if_pure_python
 
 __all__ = ["NATIVE", "PlainJsonCheck", "plain_json_check"]
 
@@ -31,8 +32,7 @@ __all__ = ["NATIVE", "PlainJsonCheck", "plain_json_check"]
 PlainJsonCheck = Callable[[bytes], bool]
 
 try:
-    if os.environ.get("MOESIF_PURE_PYTHON"):
-        raise ImportError("MOESIF_PURE_PYTHON is set")
+    refuse_if_pure_python()
     from ._json_scan import Scanner
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     Scanner = None  # type: ignore[assignment, misc]

@@ -18,6 +18,8 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
+from .native import refuse_if_pure_python
+
 __all__ = ["NATIVE", "NativeRecordMaker", "native_record_maker", "new_transaction_id", "str_entries", "untrack"]
 
 _VARIANT: Final = "89ab89ab89ab89ab"
@@ -39,8 +41,7 @@ def _py_new_transaction_id() -> str:
 
 
 try:
-    if os.environ.get("MOESIF_PURE_PYTHON"):
-        raise ImportError("MOESIF_PURE_PYTHON is set")
+    refuse_if_pure_python()
     from ._request_path import RecordFactory as _c_RecordFactory
     from ._request_path import str_entries as _c_str_entries
     from ._request_path import untrack as _c_untrack
