@@ -206,3 +206,123 @@ def test_no_native_maker_for_a_prototype_with_a_default_every_record_would_share
         assert request_path.native_record_maker(prototype()) is not None
     assert request_path.native_record_maker(prototype(request_headers=[])) is None
     assert request_path.native_record_maker(prototype(metadata={})) is None
+
+
+# ---------------------------------------------------------------- records made from an ASGI scope
+
+header_names = st.sampled_from(
+    [b"host", b"content-length", b"transfer-encoding", b"x-moesif-transaction-id", b"x-other", b"Host"]
+)
+header_values = st.one_of(st.binary(max_size=6), st.just(b"0"), st.just(b""), st.binary(min_size=120, max_size=140))
+header_items = st.one_of(
+    st.tuples(header_names, header_values),
+    st.tuples(header_names, header_values).map(list),  # the spec's pairs may be any two-item iterable
+    st.tuples(header_names, st.text(max_size=3)),
+)
+scope_values = {
+    "method": st.one_of(st.sampled_from(["GET", "POST"]), st.none(), st.integers()),
+    "scheme": st.one_of(st.sampled_from(["http", "https"]), st.none()),
+    "headers": st.one_of(st.lists(header_items, max_size=6), st.lists(header_items, max_size=3).map(tuple), st.none()),
+    "root_path": st.one_of(st.sampled_from(["", "/api", "/api/"]), st.none(), st.text(max_size=4)),
+    "path": st.one_of(st.sampled_from(["", "/", "/api", "/api/x", "/x"]), st.text(max_size=6), st.none()),
+    "query_string": st.one_of(st.binary(max_size=6), st.none(), st.text(max_size=2)),
+    "client": st.one_of(st.none(), st.tuples(st.text(max_size=4), st.integers(0, 9)), st.just(()), st.just(["a", 1])),
+    "server": st.one_of(st.none(), st.tuples(st.text(max_size=4), st.one_of(st.none(), st.integers(0, 9)))),
+}
+USUAL_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "method": "GET",
+    "scheme": "http",
+    "root_path": "",
+    "path": "/",
+    "query_string": b"",
+    "client": ("127.0.0.1", 5000),
+    "server": ("127.0.0.1", 8000),
+}
+# The usual scope with some fields changed or left out, and a header list that mostly has a host.
+mount_points = st.sampled_from(["", "/api", "/api/", "/a"])
+scopes = st.builds(
+    lambda root, rest, changes, dropped, host, headers: {
+        **{k: v for k, v in USUAL_SCOPE.items() if k not in dropped},
+        "root_path": root,
+        "path": root + rest,  # newer servers: the mount point in path too
+        "headers": [(b"host", host), *headers] if host is not None else headers,
+        **changes,
+    },
+    mount_points,
+    st.sampled_from(["", "/", "x", "/x/y", "é"]),
+    st.lists(st.sampled_from(sorted(scope_values)), max_size=2, unique=True).flatmap(
+        lambda keys: st.fixed_dictionaries({key: scope_values[key] for key in keys})
+    ),
+    st.sets(st.sampled_from(sorted(USUAL_SCOPE)), max_size=2),
+    st.one_of(st.just(b"h:1"), header_values, st.none()),
+    st.lists(st.tuples(header_names, header_values), max_size=5),
+)
+
+
+@native
+@settings(max_examples=800, deadline=None)
+@given(scopes, st.floats(0, 2e9), st.booleans())
+def test_a_native_scope_record_is_the_python_record(scope: dict[str, Any], now: float, with_id: bool) -> None:
+    from moesif_core import record as record_module
+
+    maker = record_module._native_scope_record
+    assert maker is not None
+    before = dict(scope)
+    made = maker(scope, now, with_id)
+    assert scope == before  # the C version only reads
+    try:
+        expected_record, expected_body = record_module._record_from_scope(dict(scope), now, with_id)
+    except Exception:  # an odd scope the Python version cannot read either: C must have handed it back
+        assert made is None
+        return
+    if made is None:
+        return
+    record, has_body = made
+    expected = record_fields(expected_record)
+    got = record_fields(record)
+    incoming = next((v for k, v in reversed(scope.get("headers") or []) if k == b"x-moesif-transaction-id"), None)
+    if with_id and not (incoming and len(incoming) <= 128):  # a new random id on each side
+        assert uuid.UUID(got.pop("transaction_id")).version == 4
+        expected.pop("transaction_id")
+    assert got == expected
+    assert has_body is expected_body
+    assert type(record) is record_module.RawExchange
+    assert record.request_headers is scope["headers"]  # the server's list, not a copy
+
+
+@native
+def test_the_usual_scope_is_made_natively_and_odd_ones_are_handed_back() -> None:
+    from moesif_core import record as record_module
+
+    maker = record_module._native_scope_record
+    assert maker is not None
+    usual = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "root_path": "/api",
+        "path": "/api/items",
+        "query_string": b"a=1",
+        "headers": [(b"host", b"h:8000"), (b"content-length", b"2"), (b"x-moesif-transaction-id", b"t1")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    made = maker(usual, 1.5, True)
+    assert made is not None
+    record, has_body = made
+    assert (record.host, record.path, record.root_path, record.query_string, record.client_addr) == (
+        "h:8000",
+        "/items",
+        "/api",
+        "a=1",
+        "127.0.0.1",
+    )
+    assert (record.transaction_id, record.request_header_style, has_body) == ("t1", "asgi", True)
+    assert maker({**usual, "headers": [(b"content-length", b"0")]}, 1.5, True) is None  # the host from "server"
+    assert maker({**usual, "headers": iter([])}, 1.5, True) is None
+    assert maker({**usual, "path": None}, 1.5, True) is None
+    assert maker(usual, 1, True) is None  # an int time: the Python version
+    odd = {**usual, "headers": iter([(b"content-length", b"0")])}
+    record, has_body = record_module.record_from_scope(odd, 1.5, False)
+    assert (record.host, has_body, odd["headers"]) == ("127.0.0.1:8000", False, [(b"content-length", b"0")])

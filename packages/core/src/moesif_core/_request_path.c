@@ -9,7 +9,8 @@
  *
  *   untrack(object) -> None: the object out of the cyclic GC's view (for records, which hold no cycle).
  *   RecordFactory(prototype, getrandbits).from_environ(environ, now, with_id) -> a record of the
- *       WSGI call, or None for the Python version (see the comment above RecordFactory).
+ *       WSGI call, or None for the Python version (see the comment above RecordFactory);
+ *       .from_scope(scope, now, with_id) -> (record, has_body) of an ASGI call, or None likewise.
  *
  * The first two only read their argument and build one new object. Hashing a key that is not a str may run
  * Python code that changes the environ: the entry is held while it is copied, and PyDict_Next
@@ -156,6 +157,8 @@ typedef struct {
 static PyObject *K_METHOD, *K_SCHEME, *K_HOST, *K_SERVER_NAME, *K_SERVER_PORT, *K_SCRIPT_NAME;
 static PyObject *K_PATH_INFO, *K_QUERY_STRING, *K_REMOTE_ADDR, *K_TRANSACTION_ID;
 static PyObject *V_GET, *V_HTTP, *V_EMPTY, *V_SLASH, *V_ENVIRON;
+static PyObject *S_METHOD, *S_SCHEME, *S_HEADERS, *S_ROOT_PATH, *S_PATH, *S_QUERY_STRING, *S_CLIENT, *S_SERVER;
+static PyObject *V_ASGI;
 
 static int
 RecordFactory_traverse(RecordFactory *self, visitproc visit, void *arg)
@@ -300,6 +303,23 @@ host_of(PyObject *environ)
     return cut;
 }
 
+/* A new record with the prototype's slots (new references); NULL with an error set on failure. */
+static PyObject *
+new_record(RecordFactory *self)
+{
+    PyTypeObject *type = Py_TYPE(self->prototype);
+    PyObject *record = type->tp_alloc(type, 0);
+    if (record == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < self->slot_count; i++) {
+        PyObject *value = *(PyObject **)((char *)self->prototype + self->slots[i]);
+        Py_XINCREF(value);
+        *(PyObject **)((char *)record + self->slots[i]) = value;
+    }
+    return record;
+}
+
 enum { F_METHOD, F_SCHEME, F_ROOT, F_PATH, F_QUERY, F_PEER, F_INCOMING, F_HOST, F_HEADERS, F_ID, F_COUNT };
 
 static void
@@ -371,16 +391,10 @@ RecordFactory_from_environ(RecordFactory *self, PyObject *const *args, Py_ssize_
             return NULL;
         }
     }
-    PyTypeObject *type = Py_TYPE(self->prototype);
-    PyObject *record = type->tp_alloc(type, 0);
+    PyObject *record = new_record(self);
     if (record == NULL) {
         release(fields);
         return NULL;
-    }
-    for (int i = 0; i < self->slot_count; i++) {
-        PyObject *value = *(PyObject **)((char *)self->prototype + self->slots[i]);
-        Py_XINCREF(value);
-        *(PyObject **)((char *)record + self->slots[i]) = value;
     }
     set_slot(record, self->request_time, now);
     set_slot(record, self->method, fields[F_METHOD]);
@@ -399,10 +413,172 @@ RecordFactory_from_environ(RecordFactory *self, PyObject *const *args, Py_ssize_
     return record;
 }
 
+/* True when `name` (exact bytes) equals the C string `text` of `size` bytes. */
+static int
+bytes_is(PyObject *name, const char *text, Py_ssize_t size)
+{
+    return PyBytes_GET_SIZE(name) == size && memcmp(PyBytes_AS_STRING(name), text, (size_t)size) == 0;
+}
+
+enum { A_METHOD, A_SCHEME, A_HEADERS, A_ROOT, A_PATH, A_QUERY, A_CLIENT, A_SERVER, A_COUNT };
+
+/* from_scope(scope, now, with_id) -> (record, has_body) of an ASGI HTTP call, or None when the
+ * Python version (moesif_core.record._record_from_scope) must decide: a scope that is not a dict,
+ * a header list that is not a list of (bytes, bytes) tuples, a text field that is not a str, a
+ * query string that is not bytes, a client that is not a tuple, or no Host header. Reads only:
+ * the Python version also replaces a header iterable in the scope by a list. */
+static PyObject *
+RecordFactory_from_scope(RecordFactory *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "from_scope(scope, now, with_transaction_id)");
+        return NULL;
+    }
+    PyObject *scope = args[0], *now = args[1];
+    int with_id = PyObject_IsTrue(args[2]);
+    if (with_id < 0) {
+        return NULL;
+    }
+    if (self->prototype == NULL || !PyDict_CheckExact(scope) || !PyFloat_CheckExact(now)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *fields[A_COUNT] = {NULL};
+    PyObject *keys[] = {S_METHOD, S_SCHEME, S_HEADERS, S_ROOT_PATH, S_PATH, S_QUERY_STRING, S_CLIENT, S_SERVER};
+    PyObject *fallbacks[] = {V_GET, V_HTTP, Py_None, V_EMPTY, V_SLASH, Py_None, Py_None, Py_None};
+    PyObject *host = NULL, *incoming = NULL, *path = NULL, *query = NULL, *peer = NULL, *id = NULL;
+    PyObject *result = NULL;
+    int has_body = 0;
+    for (int i = 0; i < A_COUNT; i++) {
+        PyObject *value = lookup(scope, keys[i], fallbacks[i]);
+        if (value == NULL) {
+            goto done;
+        }
+        Py_INCREF(value);
+        fields[i] = value;
+    }
+    PyObject *headers = fields[A_HEADERS];
+    PyObject *client = fields[A_CLIENT];
+    if (!PyUnicode_CheckExact(fields[A_METHOD]) || !PyUnicode_CheckExact(fields[A_SCHEME])
+        || !PyList_CheckExact(headers) || !PyUnicode_CheckExact(fields[A_ROOT]) || !PyUnicode_CheckExact(fields[A_PATH])
+        || (fields[A_QUERY] != Py_None && !PyBytes_CheckExact(fields[A_QUERY]))
+        || (client != Py_None && !(PyTuple_CheckExact(client) && PyTuple_GET_SIZE(client) > 0))) {
+        result = HAND_OVER;
+        goto done;
+    }
+    /* Each pair read as the Python loop reads it; the list is read, never changed, by this loop. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            result = HAND_OVER;
+            goto done;
+        }
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        if (!PyBytes_CheckExact(name) || !PyBytes_CheckExact(value)) {
+            result = HAND_OVER;
+            goto done;
+        }
+        if (bytes_is(name, "host", 4)) {
+            Py_XSETREF(host, PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL));
+            if (host == NULL) {
+                goto done;
+            }
+        } else if (bytes_is(name, "content-length", 14)) {
+            has_body = !bytes_is(value, "0", 1);
+        } else if (bytes_is(name, "transfer-encoding", 17)) {
+            has_body = 1;
+        } else if (bytes_is(name, "x-moesif-transaction-id", 23)) {
+            Py_XSETREF(incoming, PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL));
+            if (incoming == NULL) {
+                goto done;
+            }
+        }
+    }
+    if (host == NULL || PyUnicode_GET_LENGTH(host) == 0) {
+        result = HAND_OVER; /* the host from scope["server"]: the Python version */
+        goto done;
+    }
+    /* root_path = scope.get("root_path", "") or ""; path = scope.get("path", "/") or "/";
+     * a path under root_path loses it (newer servers put the mount point in both). */
+    PyObject *root = fields[A_ROOT];
+    path = fields[A_PATH];
+    Py_INCREF(path);
+    if (PyUnicode_GET_LENGTH(path) == 0) {
+        Py_SETREF(path, Py_NewRef(V_SLASH));
+    }
+    Py_ssize_t root_length = PyUnicode_GET_LENGTH(root);
+    if (root_length > 0) {
+        Py_ssize_t starts = PyUnicode_Tailmatch(path, root, 0, PY_SSIZE_T_MAX, -1);
+        if (starts < 0) {
+            goto done;
+        }
+        if (starts) {
+            if (PyUnicode_GET_LENGTH(path) == root_length) {
+                Py_SETREF(path, Py_NewRef(V_SLASH));
+            } else {
+                Py_SETREF(path, PyUnicode_Substring(path, root_length, PyUnicode_GET_LENGTH(path)));
+                if (path == NULL) {
+                    goto done;
+                }
+            }
+        }
+    }
+    PyObject *raw_query = fields[A_QUERY];
+    if (raw_query == Py_None || PyBytes_GET_SIZE(raw_query) == 0) {
+        query = Py_NewRef(V_EMPTY);
+    } else if ((query = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_query), PyBytes_GET_SIZE(raw_query), NULL)) == NULL) {
+        goto done;
+    }
+    peer = Py_NewRef(client == Py_None ? Py_None : PyTuple_GET_ITEM(client, 0));
+    if (with_id) {
+        Py_ssize_t length = incoming == NULL ? 0 : PyUnicode_GET_LENGTH(incoming);
+        if (length > 0 && length <= 128) {
+            id = Py_NewRef(incoming);
+        } else if ((id = uuid4_text(NULL, self->getrandbits)) == NULL) {
+            goto done;
+        }
+    }
+    PyObject *record = new_record(self);
+    if (record == NULL) {
+        goto done;
+    }
+    set_slot(record, self->request_time, now);
+    set_slot(record, self->method, fields[A_METHOD]);
+    set_slot(record, self->scheme, fields[A_SCHEME]);
+    set_slot(record, self->host, host);
+    set_slot(record, self->root_path, root);
+    set_slot(record, self->path, path);
+    set_slot(record, self->query_string, query);
+    set_slot(record, self->request_headers, headers);
+    set_slot(record, self->request_header_style, V_ASGI);
+    set_slot(record, self->client_addr, peer);
+    if (id != NULL) {
+        set_slot(record, self->transaction_id, id);
+    }
+    result = PyTuple_Pack(2, record, has_body ? Py_True : Py_False);
+    Py_DECREF(record);
+done:
+    for (int i = 0; i < A_COUNT; i++) {
+        Py_XDECREF(fields[i]);
+    }
+    Py_XDECREF(host);
+    Py_XDECREF(incoming);
+    Py_XDECREF(path);
+    Py_XDECREF(query);
+    Py_XDECREF(peer);
+    Py_XDECREF(id);
+    if (result == HAND_OVER) {
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
 static PyMethodDef RecordFactory_methods[] = {
     {"from_environ", (PyCFunction)(void (*)(void))RecordFactory_from_environ, METH_FASTCALL,
      "from_environ(environ, now, with_transaction_id, /)\n--\n\nA new record of the call of environ, or None: "
      "then the Python version must make it."},
+    {"from_scope", (PyCFunction)(void (*)(void))RecordFactory_from_scope, METH_FASTCALL,
+     "from_scope(scope, now, with_transaction_id, /)\n--\n\n(A new record of the call of an ASGI HTTP scope, "
+     "whether its request has a body), or None: then the Python version must make it."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -413,7 +589,7 @@ static PyTypeObject RecordFactoryType = {
     .tp_dealloc = (destructor)RecordFactory_dealloc,
     .tp_free = PyObject_GC_Del,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "RecordFactory(prototype, getrandbits)\n--\n\nNew records from WSGI environs; see moesif_core.record.",
+    .tp_doc = "RecordFactory(prototype, getrandbits)\n--\n\nNew records from WSGI environs and ASGI scopes; see moesif_core.record.",
     .tp_traverse = (traverseproc)RecordFactory_traverse,
     .tp_clear = (inquiry)RecordFactory_clear,
     .tp_methods = RecordFactory_methods,
@@ -447,7 +623,9 @@ PyInit__request_path(void)
         {&K_SERVER_NAME, "SERVER_NAME"}, {&K_SERVER_PORT, "SERVER_PORT"}, {&K_SCRIPT_NAME, "SCRIPT_NAME"},
         {&K_PATH_INFO, "PATH_INFO"}, {&K_QUERY_STRING, "QUERY_STRING"}, {&K_REMOTE_ADDR, "REMOTE_ADDR"},
         {&K_TRANSACTION_ID, "HTTP_X_MOESIF_TRANSACTION_ID"}, {&V_GET, "GET"}, {&V_HTTP, "http"}, {&V_EMPTY, ""},
-        {&V_SLASH, "/"}, {&V_ENVIRON, "environ"},
+        {&V_SLASH, "/"}, {&V_ENVIRON, "environ"}, {&V_ASGI, "asgi"}, {&S_METHOD, "method"}, {&S_SCHEME, "scheme"},
+        {&S_HEADERS, "headers"}, {&S_ROOT_PATH, "root_path"}, {&S_PATH, "path"}, {&S_QUERY_STRING, "query_string"},
+        {&S_CLIENT, "client"}, {&S_SERVER, "server"},
     };
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {

@@ -29,8 +29,7 @@ from .callbacks import acall_safely
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
-from .record import RawExchange
-from .request_path import new_transaction_id
+from .record import RawExchange, record_from_scope
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -496,48 +495,7 @@ class MoesifMiddleware(AgentApi):
             # need it); constructing the middleware never touches the network.
             self._started = True
             self.agent.ensure_started()
-        settings = self.settings
-        record = RawExchange()
-        record.request_time = now
-        record.method = scope.get("method", "GET")
-        record.scheme = scope.get("scheme", "http")
-        raw_headers = scope.get("headers") or []
-        if not isinstance(raw_headers, list):
-            # The spec allows any iterable; keep one list that both we and the app can read.
-            raw_headers = list(raw_headers)
-            scope["headers"] = raw_headers
-        record.request_headers = raw_headers
-        record.request_header_style = "asgi"
-        host = ""
-        txn = None
-        has_body = False
-        for name, value in raw_headers:
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"content-length":
-                has_body = value != b"0"
-            elif name == b"transfer-encoding":
-                has_body = True
-            elif name == _TXN_HEADER:
-                txn = value.decode("latin-1")
-        if not host:
-            server = scope.get("server")
-            if server:
-                host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
-        record.host = host
-        root_path = scope.get("root_path", "") or ""
-        path = scope.get("path", "/") or "/"
-        if root_path and path.startswith(root_path):
-            # Newer servers put the mount point in path too; the URL needs it once.
-            path = path[len(root_path) :] or "/"
-        record.root_path = root_path
-        record.path = path
-        query = scope.get("query_string", b"")
-        record.query_string = query.decode("latin-1") if query else ""
-        client = scope.get("client")
-        record.client_addr = client[0] if client else None
-        if not settings.disabled_transaction_id:
-            record.transaction_id = txn if txn and len(txn) <= 128 else new_transaction_id()
+        record, has_body = record_from_scope(scope, now, not self.settings.disabled_transaction_id)
         exchange = Exchange(self, scope, record, has_body)
         scope[ANNOTATIONS_KEY] = exchange.annotations
         return exchange, has_body

@@ -9,11 +9,12 @@ sender thread.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any, Final, Literal
 
 from .request_path import native_record_maker, new_transaction_id, str_entries
 
-__all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_environ"]
+__all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_environ", "record_from_scope"]
 
 # How a header list is shaped, so the builder knows how to normalise it:
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
@@ -144,7 +145,9 @@ def _record_from_environ(environ: dict[str, Any], now: float, with_transaction_i
     return record
 
 
-_native_record = native_record_maker(RawExchange())
+_native_maker = native_record_maker(RawExchange())
+_native_record = _native_maker.from_environ if _native_maker is not None else None
+_native_scope_record = _native_maker.from_scope if _native_maker is not None else None
 
 
 def record_from_environ(environ: dict[str, Any], now: float, with_transaction_id: bool) -> RawExchange:
@@ -158,3 +161,64 @@ def record_from_environ(environ: dict[str, Any], now: float, with_transaction_id
         if record is not None:
             return record
     return _record_from_environ(environ, now, with_transaction_id)
+
+
+_ASGI_TRANSACTION_ID: Final = b"x-moesif-transaction-id"
+
+
+def _record_from_scope(scope: MutableMapping[str, Any], now: float, with_transaction_id: bool) -> tuple[RawExchange, bool]:
+    record = RawExchange()
+    record.request_time = now
+    record.method = scope.get("method", "GET")
+    record.scheme = scope.get("scheme", "http")
+    raw_headers = scope.get("headers") or []
+    if not isinstance(raw_headers, list):
+        # The spec allows any iterable; keep one list that both we and the app can read.
+        raw_headers = list(raw_headers)
+        scope["headers"] = raw_headers
+    record.request_headers = raw_headers
+    record.request_header_style = "asgi"
+    host = ""
+    txn = None
+    has_body = False
+    for name, value in raw_headers:
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"content-length":
+            has_body = value != b"0"
+        elif name == b"transfer-encoding":
+            has_body = True
+        elif name == _ASGI_TRANSACTION_ID:
+            txn = value.decode("latin-1")
+    if not host:
+        server = scope.get("server")
+        if server:
+            host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+    record.host = host
+    root_path = scope.get("root_path", "") or ""
+    path = scope.get("path", "/") or "/"
+    if root_path and path.startswith(root_path):
+        # Newer servers put the mount point in path too; the URL needs it once.
+        path = path[len(root_path) :] or "/"
+    record.root_path = root_path
+    record.path = path
+    query = scope.get("query_string", b"")
+    record.query_string = query.decode("latin-1") if query else ""
+    client = scope.get("client")
+    record.client_addr = client[0] if client else None
+    if with_transaction_id:
+        record.transaction_id = txn if txn and len(txn) <= 128 else new_transaction_id()
+    return record, has_body
+
+
+def record_from_scope(scope: MutableMapping[str, Any], now: float, with_transaction_id: bool) -> tuple[RawExchange, bool]:
+    """A new record of the ASGI HTTP call of ``scope`` at ``now``, and whether its request has a body.
+
+    The counterpart of :func:`record_from_environ`: in C for the usual scope (its header list
+    read once, no Python loop over it), in Python for anything the C version hands back.
+    """
+    if _native_scope_record is not None:
+        made: tuple[RawExchange, bool] | None = _native_scope_record(scope, now, with_transaction_id)
+        if made is not None:
+            return made
+    return _record_from_scope(scope, now, with_transaction_id)

@@ -3,9 +3,9 @@
 Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries) and
 formatting a transaction id were 40 % of what the capture layer costs a call in Python: a
 comprehension pays a type check and a call per entry, and the UUID text five slices and two
-formats. ``moesif_core._request_path`` does each in one C call, makes a WSGI call's whole record
-(see :func:`native_record_maker`), and takes a queued record out of the cyclic GC's view
-(:data:`untrack`). It is built with the other optional extensions (see
+formats. ``moesif_core._request_path`` does each in one C call, makes a call's whole record from a
+WSGI environ or an ASGI scope (see :func:`native_record_maker`), and takes a queued record out of
+the cyclic GC's view (:data:`untrack`). It is built with the other optional extensions (see
 :mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``; without it the Python
 versions run and give the same results.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import os
 import random
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, MutableMapping
+from typing import Any, Final, Protocol
 
 from .native import refuse_if_pure_python
 
@@ -69,15 +69,20 @@ def _py_untrack(obj: object) -> None:
 untrack: Callable[[object], None] = _c_untrack if _c_untrack is not None else _py_untrack
 
 
-#: ``(environ, now, with_transaction_id) -> record | None``: None when the Python version must decide.
-NativeRecordMaker = Callable[[dict[str, Any], float, bool], Any]
+class NativeRecordMaker(Protocol):
+    """Makes records in C; each method answers None when the Python version must decide."""
+
+    def from_environ(self, environ: dict[str, Any], now: float, with_transaction_id: bool, /) -> Any: ...
+
+    def from_scope(self, scope: MutableMapping[str, Any], now: float, with_transaction_id: bool, /) -> Any: ...
 
 
 def native_record_maker(prototype: object) -> NativeRecordMaker | None:
-    """Records like ``prototype`` (its slots' values as defaults) filled from a WSGI environ in C, or None.
+    """Records like ``prototype`` (its slots' values as defaults) filled in C from a WSGI environ or an ASGI scope, or None.
 
-    See :func:`moesif_core.record.record_from_environ`, which it stands in for: the record's
-    creation and the environ's fields were a third of ``begin_exchange``.
+    See :func:`moesif_core.record.record_from_environ` and :func:`~moesif_core.record.record_from_scope`,
+    which it stands in for: the record's creation and the environ's fields were a third of
+    ``begin_exchange``; an ASGI scope's header list was a Python loop.
     """
     if _c_RecordFactory is None:
         return None
@@ -86,7 +91,8 @@ def native_record_maker(prototype: object) -> NativeRecordMaker | None:
         value = getattr(prototype, name, None)
         if type(value) not in _SHAREABLE or (type(value) is tuple and value):
             return None
-    return _c_RecordFactory(prototype, _ids.getrandbits).from_environ  # type: ignore[no-any-return]
+    factory: NativeRecordMaker = _c_RecordFactory(prototype, _ids.getrandbits)
+    return factory
 
 
 _SHAREABLE: Final = frozenset({str, int, float, bool, bytes, type(None), tuple})
