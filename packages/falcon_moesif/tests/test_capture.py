@@ -142,3 +142,24 @@ async def test_asgi_lifespan_shutdown_flushes(recorder: Any) -> None:
         assert recorder.flushes == 0
     assert recorder.flushes == 1
     assert len(recorder.records) == 1
+
+
+def test_asgi_response_headers_read_the_same_with_or_without_callbacks(recorder: Any) -> None:
+    # Without callbacks the component records Falcon's text pairs; with them, the start message's
+    # byte pairs the callbacks see: the event must not tell the two apart.
+    from moesif_core.headers import normalize_headers
+    from moesif_core.testing import RecordingAgent
+
+    with_callbacks = RecordingAgent()
+    plain, _ = apps.build("asgi", recorder)
+    called, _ = apps.build("asgi", with_callbacks, IDENTIFY_USER=lambda request, response: "u-1")
+    for app in (plain, called):
+        falcon.testing.TestClient(app).simulate_get("/items/9")
+    [record], [other] = recorder.records, with_callbacks.records
+    assert (record.response_header_style, other.response_header_style) == ("pairs", "asgi")
+    seen = normalize_headers(record.response_headers, record.response_header_style)
+    expected = normalize_headers(other.response_headers, other.response_header_style)
+    assert seen.pop("x-moesif-transaction-id") == record.transaction_id
+    assert expected.pop("x-moesif-transaction-id") == other.transaction_id
+    assert seen == expected
+    assert seen["content-type"].startswith("application/json")

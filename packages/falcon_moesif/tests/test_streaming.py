@@ -11,6 +11,7 @@ import falcon.asgi
 import falcon.testing
 
 from falcon_moesif import MoesifMiddleware
+from moesif_core.headers import normalize_headers
 
 SETTINGS = {"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9"}
 
@@ -138,5 +139,5 @@ async def test_asgi_sse_events_are_teed_as_they_are_sent(recorder: Any) -> None:
     assert b"".join(sent) == b"data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n"
     [record] = recorder.records
     assert record.response_body == b"data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n"
-    headers = dict(record.response_headers)
-    assert headers[b"content-type"] == b"text/event-stream"
+    headers = normalize_headers(record.response_headers, record.response_header_style)
+    assert headers["content-type"] == "text/event-stream"

@@ -44,6 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _TXN_HEADER = b"x-moesif-transaction-id"
+_TXN_NAME = "x-moesif-transaction-id"
 
 
 class Headers(Mapping[str, str]):
@@ -197,6 +198,24 @@ class Exchange:
             self.annotations.apply_to(self.record)
             self.keep = keep_call(self.middleware.agent, self.record, self.annotations)
         return message
+
+    def start_pairs(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """:meth:`start` for glue that holds the response's status and headers as text (Falcon's
+        ``resp``), not as a message: nothing encoded to bytes here for the sender to decode again.
+
+        Only for a middleware without callbacks (they get the ASGI message's byte pairs) and an
+        exchange no governance rule added headers to.
+        """
+        record = self.record
+        record.status = status
+        txn = record.transaction_id
+        record.response_headers = headers if txn is None else [*headers, (_TXN_NAME, txn)]
+        record.response_header_style = "pairs"
+        if self.middleware.annotate is not None:
+            self._annotate()
+        if self.keep:
+            self.annotations.apply_to(record)
+            self.keep = keep_call(self.middleware.agent, record, self.annotations)
 
     def _record_start(self, message: Message) -> Message:
         record = self.record

@@ -49,15 +49,16 @@ class DirectCall:
         exchange = self.exchange
         note_route(req, exchange.annotations)
         code, body, stream_kind, headers = await asgi_outgoing(req, resp)
-        start = {
-            "type": "http.response.start",
-            "status": code,
-            "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-        }
         if exchange.middleware.has_callbacks:
+            # The callbacks get the ASGI start message's byte pairs, as under moesifasgi.
+            start = {
+                "type": "http.response.start",
+                "status": code,
+                "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+            }
             await exchange.on_response_start(start)
         else:
-            exchange.start(start)
+            exchange.start_pairs(code, headers)
         if not mark_started(resp, exchange):
             return
         if not tee_stream(resp, stream_kind, self):
