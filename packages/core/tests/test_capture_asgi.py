@@ -311,3 +311,27 @@ async def test_raw_app_raising_before_responding_is_recorded_as_500(recording_ag
         await wrap(recording_agent, app)({"type": "http", "method": "GET", "path": "/x", "headers": []}, receive, send)
     [record] = recording_agent.records
     assert (record.status, record.error) == (500, "LookupError")
+
+
+@pytest.mark.parametrize("extra", [None, [(b"x-rule", b"1"), (b"content-type", b"text/plain")]])
+def test_start_pairs_records_what_the_start_message_route_records(recording_agent: Any, extra: Any) -> None:
+    # Glue holding the response as text (Falcon) uses start_pairs; the event must read the same.
+    from moesif_core.headers import normalize_headers
+
+    mw = wrap(recording_agent)
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"host", b"h")]}
+    pairs = [("content-type", "application/json"), ("content-length", "2")]
+    by_pairs, _ = mw.begin_exchange(dict(scope))
+    by_message, _ = mw.begin_exchange(dict(scope))
+    assert by_pairs is not None and by_message is not None
+    by_pairs.extra_headers = by_message.extra_headers = extra
+    by_pairs.start_pairs(201, pairs)
+    by_message.start({"type": "http.response.start", "status": 201, "headers": [(k.encode(), v.encode()) for k, v in pairs]})
+    seen, expected = (
+        normalize_headers(e.record.response_headers, e.record.response_header_style) for e in (by_pairs, by_message)
+    )
+    assert seen.pop("x-moesif-transaction-id") == by_pairs.record.transaction_id
+    assert expected.pop("x-moesif-transaction-id") == by_message.record.transaction_id
+    assert seen == expected
+    assert (by_pairs.record.status, by_pairs.keep) == (201, True)
+    assert seen["content-type"] == ("text/plain" if extra else "application/json")

@@ -203,9 +203,14 @@ class Exchange:
         """:meth:`start` for glue that holds the response's status and headers as text (Falcon's
         ``resp``), not as a message: nothing encoded to bytes here for the sender to decode again.
 
-        Only for a middleware without callbacks (they get the ASGI message's byte pairs) and an
-        exchange no governance rule added headers to.
+        Only for a middleware without callbacks (they get the ASGI message's byte pairs, through
+        :meth:`on_response_start`).
         """
+        if self.extra_headers:
+            # Headers a governance rule adds are merged the way the message route merges them.
+            pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+            self.start({"type": "http.response.start", "status": status, "headers": pairs})
+            return
         record = self.record
         record.status = status
         txn = record.transaction_id
