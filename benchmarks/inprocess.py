@@ -103,6 +103,7 @@ def _one_framework(framework: str, n: int, reps: int, warmup: int, logdir: Path,
                     "cpu_ratio": ratio(cpu, base["cpu"]),
                     "cpu_incl_sender_ratio": ratio(cpu_all, base["cpu_all"]),
                     "wall_samples_us": [_us(v) for v in samples[stack]["wall"]],
+                    "wall_ratio_range": _ratio_range(samples[stack]["wall"], samples["bare"]["wall"]),
                 }
                 if stack != "bare" and not delivered_all[stack]:
                     row["note"] = (row["note"] + "; " if row["note"] else "") + (
@@ -133,3 +134,13 @@ def _line(row: dict[str, Any]) -> str:
         f"({f(row['wall_ratio'], '.2f')}x)  cpu+sender {f(row['cpu_incl_sender_us'], '8.1f')} us "
         f"({f(row['cpu_incl_sender_ratio'], '.2f')}x)  {row['label']}"
     )
+
+
+def _ratio_range(values: list[float | None], bare: list[float | None]) -> list[float] | None:
+    """Lowest and highest ratio of a run to the bare app's run of the same repetition.
+
+    The three stacks of a repetition run one after the other, so a run's ratio sees the machine
+    as it was then; the spread of these ratios is how much the machine moved inside the report.
+    """
+    ratios = [v / b for v, b in zip(values, bare, strict=True) if v is not None and b]
+    return [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None

@@ -142,12 +142,14 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
             f"## In-process cost per request ({cfg['inprocess']['n']} requests a run, {cfg['inprocess']['reps']} interleaved runs; "
             "hand-made WSGI environ / raw ASGI scope; bodies logged; sender delivering to a collector in another process)",
             "",
-            "| framework | case | stack | wall µs | wall ratio | CPU µs during the loop | CPU µs incl. sender | CPU ratio incl. sender | note |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| framework | case | stack | wall µs | wall ratio | wall ratio, runs | CPU µs during the loop | CPU µs incl. sender | CPU ratio incl. sender | note |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in inproc:
+            spread = r.get("wall_ratio_range")
+            runs = f"{spread[0]:.2f}-{spread[1]:.2f}x" if spread and r["stack"] != "bare" else ""
             lines.append(
-                f"| {r['framework']} | {r['case'].upper()} | {r['label']} | {_f(r['wall_us'], '.1f')} | {_f(r['wall_ratio'], '.2f')}x | "
+                f"| {r['framework']} | {r['case'].upper()} | {r['label']} | {_f(r['wall_us'], '.1f')} | {_f(r['wall_ratio'], '.2f')}x | {runs} | "
                 f"{_f(r['cpu_us'], '.1f')} | {_f(r['cpu_incl_sender_us'], '.1f')} | {_f(r['cpu_incl_sender_ratio'], '.2f', 'n/a')}"
                 f"{'x' if r['cpu_incl_sender_ratio'] is not None else ''} | {r['note']} |"
             )
