@@ -29,6 +29,7 @@ from .callbacks import acall_safely
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_once
+from .masking import TRANSACTION_ID_HEADER
 from .record import RawExchange, record_from_scope
 from .settings import Settings
 
@@ -43,8 +44,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_TXN_HEADER = b"x-moesif-transaction-id"
-_TXN_NAME = "x-moesif-transaction-id"
+_TXN_HEADER = TRANSACTION_ID_HEADER.encode("latin-1")
 
 
 class Headers(Mapping[str, str]):
@@ -214,7 +214,7 @@ class Exchange:
         record = self.record
         record.status = status
         txn = record.transaction_id
-        record.response_headers = headers if txn is None else [*headers, (_TXN_NAME, txn)]
+        record.response_headers = headers if txn is None else [*headers, (TRANSACTION_ID_HEADER, txn)]
         record.response_header_style = "pairs"
         if self.middleware.annotate is not None:
             self._annotate()

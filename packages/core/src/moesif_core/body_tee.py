@@ -37,25 +37,15 @@ class BodyTee:
         except Exception:  # a stream that hands out odd types must not break the app
             pass
 
-    def captured(self) -> bytes | None:
-        chunks = self._chunks
-        if not chunks:
-            return None
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    @property
-    def truncated(self) -> bool:
-        return self.size > self._kept
-
-    # Once per call in the request path: captured() and truncated spelled out, two calls fewer.
     def to_request(self, record: RawExchange) -> None:
-        chunks = self._chunks
-        record.request_body = (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else None
-        record.request_body_size = size = self.size
-        record.request_body_truncated = size > self._kept
+        record.request_body, record.request_body_size, record.request_body_truncated = self._parts()
 
     def to_response(self, record: RawExchange) -> None:
+        record.response_body, record.response_body_size, record.response_body_truncated = self._parts()
+
+    def _parts(self) -> tuple[bytes | None, int, bool]:
+        """The kept bytes (None when nothing was kept), the full size, and whether bytes were left out."""
         chunks = self._chunks
-        record.response_body = (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else None
-        record.response_body_size = size = self.size
-        record.response_body_truncated = size > self._kept
+        body = (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else None
+        size = self.size
+        return body, size, size > self._kept

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, Final, Literal
 
+from .masking import TRANSACTION_ID_HEADER
 from .request_path import native_record_maker, new_transaction_id, str_entries
 
 __all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_environ", "record_from_scope"]
@@ -163,7 +164,7 @@ def record_from_environ(environ: dict[str, Any], now: float, with_transaction_id
     return _record_from_environ(environ, now, with_transaction_id)
 
 
-_ASGI_TRANSACTION_ID: Final = b"x-moesif-transaction-id"
+_ASGI_TRANSACTION_ID: Final = TRANSACTION_ID_HEADER.encode("latin-1")
 
 
 def _record_from_scope(scope: MutableMapping[str, Any], now: float, with_transaction_id: bool) -> tuple[RawExchange, bool]:
