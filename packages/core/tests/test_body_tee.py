@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from moesif_core.body_tee import BodyTee
+from hypothesis import given
+from hypothesis import strategies as st
+
+from moesif_core.body_tee import BodyTee, keep_whole_response
 from moesif_core.record import RawExchange
 
 
@@ -46,3 +49,38 @@ def test_odd_chunks_never_raise() -> None:
     tee.add(None)
     tee.add(b"ab")
     assert written(tee)[:3] == (b"ab", 2, False)
+
+
+def response_fields(record: RawExchange) -> tuple[object, object, object]:
+    return record.response_body, record.response_body_size, record.response_body_truncated
+
+
+odd_chunks = st.one_of(
+    st.binary(max_size=40),
+    st.binary(max_size=40).map(bytearray),
+    st.binary(max_size=40).map(memoryview),
+    st.text(max_size=5),
+    st.none(),
+    st.integers(),
+    st.lists(st.integers(0, 255), max_size=5),
+)
+
+
+@given(chunk=odd_chunks, cap=st.integers(-1, 50))
+def test_a_whole_body_is_written_as_a_tee_of_it_alone_writes_it(chunk: object, cap: int) -> None:
+    # The request path skips the tee for a body known whole; the event must not tell the difference.
+    tee = BodyTee(cap)
+    tee.add(chunk)
+    teed = RawExchange()
+    tee.to_response(teed)
+    whole = RawExchange()
+    keep_whole_response(whole, chunk, cap)
+    assert response_fields(whole) == response_fields(teed)
+    assert type(whole.response_body) is type(teed.response_body)
+
+
+def test_a_whole_bytes_body_under_the_cap_is_not_copied() -> None:
+    body = b'{"id": 7}'
+    record = RawExchange()
+    keep_whole_response(record, body, 100)
+    assert record.response_body is body

@@ -415,3 +415,30 @@ def test_a_list_body_is_the_apps_own_and_the_call_is_complete_when_the_app_retur
         5,
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ([b"abcdef"], (b"abcd", 6, True)),  # one chunk: kept as it is, no tee
+        ([b"abc"], (b"abc", 3, False)),
+        ([b"ab", b"cdef"], (b"abcd", 6, True)),
+        ([], (None, 0, False)),
+        (iter([b"ab", b"cdef"]), (b"abcd", 6, True)),  # a stream: teed chunk by chunk
+        (iter([b"abcdef"]), (b"abcd", 6, True)),
+    ],
+)
+def test_a_body_is_recorded_alike_whatever_shape_the_app_gives_it(
+    recording_agent: Any, shape: Any, expected: tuple[object, object, object]
+) -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return shape
+
+    middleware = make(app, recording_agent, LOG_BODY_MAX_BYTES=4)
+    result = middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    sent = b"".join(result)  # as a server pulls it
+    getattr(result, "close", lambda: None)()
+    assert sent == b"abcdef"[: int(str(expected[1]))]
+    [record] = recording_agent.records
+    assert (record.response_body, record.response_body_size, record.response_body_truncated) == expected

@@ -23,7 +23,7 @@ from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee
+from .body_tee import BodyTee, keep_whole_response
 from .call_filter import keep_call
 from .callbacks import acall_safely
 from .governance import Decision, Governor
@@ -159,6 +159,7 @@ class Exchange:
         "record",
         "request_body",
         "response_body",
+        "response_cap",
         "scope",
     )
 
@@ -170,7 +171,8 @@ class Exchange:
         settings = middleware.settings
         log_body = settings.log_body
         self.request_body = BodyTee(settings.log_body_max_bytes) if log_body and has_body else None
-        self.response_body = BodyTee(settings.log_body_max_bytes) if log_body else None
+        self.response_body: BodyTee | None = None  # made at the first chunk of a body that comes in parts
+        self.response_cap = middleware.response_cap  # -1: no response body logged
         self.keep = True
         self.done = False
         self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
@@ -180,8 +182,20 @@ class Exchange:
             self.request_body.add(chunk)
 
     def keep_response_chunk(self, chunk: bytes) -> None:
-        if self.response_body is not None and self.keep:
-            self.response_body.add(chunk)
+        if self.keep and self.response_cap >= 0:
+            body = self.response_body
+            if body is None:
+                body = self.response_body = BodyTee(self.response_cap)
+            body.add(chunk)
+
+    def keep_last_response_chunk(self, chunk: bytes) -> None:
+        """:meth:`keep_response_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
+        if self.keep and self.response_cap >= 0:
+            body = self.response_body
+            if body is None:
+                keep_whole_response(self.record, chunk, self.response_cap)
+            else:
+                body.add(chunk)
 
     async def on_response_start(self, message: Message) -> Message:
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
@@ -357,6 +371,8 @@ class MoesifMiddleware(AgentApi):
                 settings_.skip,
             )
         )
+        # What each call's Exchange starts from: the cap on a response body kept, -1 for none.
+        self.response_cap = settings_.log_body_max_bytes if settings_.log_body else -1
         self._gate = GovernanceGate(self.agent)
         self._started = False
         if self.settings.capture_outgoing_requests:
@@ -422,8 +438,11 @@ class MoesifMiddleware(AgentApi):
                 if kind == "http.response.start":
                     message = await exchange.on_response_start(message) if has_callbacks else exchange.start(message)
                 elif kind == "http.response.body":
-                    exchange.keep_response_chunk(message.get("body", b""))
                     last = not message.get("more_body", False)
+                    if last:
+                        exchange.keep_last_response_chunk(message.get("body", b""))
+                    else:
+                        exchange.keep_response_chunk(message.get("body", b""))
                 elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
                     last = not message.get("more_body", False)
             except Exception as exc:
@@ -499,7 +518,7 @@ class MoesifMiddleware(AgentApi):
         }
         try:
             start = await exchange.on_response_start(start)
-            exchange.keep_response_chunk(payload)
+            exchange.keep_last_response_chunk(payload)
             await send(start)
             await send({"type": "http.response.body", "body": payload, "more_body": False})
         except BaseException as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .record import RawExchange
 
-__all__ = ["BodyTee"]
+__all__ = ["BodyTee", "keep_whole_response"]
 
 
 class BodyTee:
@@ -49,3 +49,22 @@ class BodyTee:
         body = (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else None
         size = self.size
         return body, size, size > self._kept
+
+
+def keep_whole_response(record: RawExchange, body: Any, cap: int) -> None:
+    """Write to ``record`` what a :class:`BodyTee` of ``cap`` given only ``body`` would write, without the tee.
+
+    Most responses are one bytes object known at once (a rendered body, a WSGI list of one):
+    making a tee, filling it and reading it back cost them five Python calls in the request path.
+    """
+    size = 0
+    kept = None
+    try:  # odd chunks never raise (see BodyTee.add)
+        size = len(body)
+        if cap > 0 and size:
+            kept = bytes(body[:cap]) if size > cap else bytes(body)  # bytes(b) is b itself: no copy
+    except Exception:
+        pass
+    record.response_body = kept
+    record.response_body_size = size
+    record.response_body_truncated = size > (len(kept) if kept is not None else 0)

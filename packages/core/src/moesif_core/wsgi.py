@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee
+from .body_tee import BodyTee, keep_whole_response
 from .call_filter import keep_call
 from .callbacks import call_safely
 from .governance import Governor
@@ -133,7 +133,8 @@ class Exchange:
     Integrations that see a call through framework hooks rather than around the WSGI app (Falcon's
     middleware components) drive it directly: :meth:`MoesifMiddleware.begin_exchange` at the
     start, :meth:`respond` with what the framework will send, the body to :meth:`keep_chunk` (or
-    the stream through :class:`ResponseTee`), then :meth:`finish`.
+    the stream through :class:`ResponseTee`; a body known whole to :meth:`keep_last_chunk`), then
+    :meth:`finish`.
     """
 
     __slots__ = (
@@ -146,6 +147,7 @@ class Exchange:
         "record",
         "request_body",
         "response_body",
+        "response_cap",
     )
 
     def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
@@ -154,7 +156,8 @@ class Exchange:
         self.record = record
         self.annotations = RequestAnnotations()
         self.request_body: BodyTee | None = None  # set when the request has a body and LOG_BODY is on
-        self.response_body = BodyTee(middleware.settings.log_body_max_bytes) if middleware.settings.log_body else None
+        self.response_body: BodyTee | None = None  # made at the first chunk of a body that comes in parts
+        self.response_cap = middleware.response_cap  # -1: no response body logged (LOG_BODY off, sendfile)
         self.keep = True  # False once sampling or SKIP dropped the call: stop recording
         self.done = False
         self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
@@ -182,11 +185,14 @@ class Exchange:
         record.response_header_style = "pairs"
         if not self.keep:
             return headers
-        try:
-            self._identify(headers)
-        except Exception as exc:  # our own bug: lose the identity, never the response
-            warn_once("wsgi-identify", "moesif: could not identify the call (%s: %s)", type(exc).__name__, exc)
-        self.keep = mw.decide(record, self.annotations)
+        if mw.has_callbacks:
+            try:
+                self._identify(headers)
+            except Exception as exc:  # our own bug: lose the identity, never the response
+                warn_once("wsgi-identify", "moesif: could not identify the call (%s: %s)", type(exc).__name__, exc)
+        else:
+            self.annotations.apply_to(record)
+        self.keep = keep_call(mw.agent, record, self.annotations)
         return headers
 
     def _annotate(self) -> None:
@@ -198,9 +204,6 @@ class Exchange:
     def _identify(self, headers: list[tuple[str, str]]) -> None:
         mw = self.middleware
         settings = mw.settings
-        if not mw.has_callbacks:
-            self.annotations.apply_to(self.record)
-            return
         ann = self.annotations
         environ = self.environ
         record = self.record
@@ -226,9 +229,20 @@ class Exchange:
             record.route = ann.route
 
     def keep_chunk(self, chunk: bytes) -> None:
-        body = self.response_body
-        if body is not None and self.keep:
+        if self.keep and self.response_cap >= 0:
+            body = self.response_body
+            if body is None:
+                body = self.response_body = BodyTee(self.response_cap)
             body.add(chunk)
+
+    def keep_last_chunk(self, chunk: bytes) -> None:
+        """:meth:`keep_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
+        if self.keep and self.response_cap >= 0:
+            body = self.response_body
+            if body is None:
+                keep_whole_response(self.record, chunk, self.response_cap)
+            else:
+                body.add(chunk)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Complete the record exactly once and hand it over; never raises."""
@@ -249,7 +263,7 @@ class Exchange:
                 if self.middleware.annotate is not None:
                     self._annotate()
                 self.annotations.apply_to(self.record)
-                self.keep = self.middleware.decide(record, self.annotations)
+                self.keep = keep_call(self.middleware.agent, record, self.annotations)
                 if not self.keep:
                     return
             if self.request_body is not None:
@@ -339,6 +353,8 @@ class MoesifMiddleware(AgentApi):
             cb is not None
             for cb in (settings_.identify_user, settings_.identify_company, settings_.get_session_token, settings_.get_metadata)
         )
+        # What each call's Exchange starts from: the cap on a response body kept, -1 for none.
+        self.response_cap = settings_.log_body_max_bytes if settings_.log_body else -1
         self._started = False
         if self.settings.capture_outgoing_requests:
             from .outgoing import start_capture
@@ -386,14 +402,18 @@ class MoesifMiddleware(AgentApi):
         if (kind is list or kind is tuple) and exchange.record.status:
             # The whole body is already here (Bottle, Pyramid, most plain apps): keep it and complete
             # the call now; the server gets the app's own list, with no tee to pull it through.
-            for chunk in result:
-                exchange.keep_chunk(chunk)
+            chunks = cast("Sequence[bytes]", result)
+            if len(chunks) == 1:
+                exchange.keep_last_chunk(chunks[0])
+            else:
+                for chunk in chunks:
+                    exchange.keep_chunk(chunk)
             exchange.finish()
             return result
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             # Keep the server's sendfile path: log the call without its body.
-            exchange.response_body = None
+            exchange.response_cap = -1
             exchange.finish()
             return result
         return ResponseTee(result, exchange)
@@ -419,7 +439,8 @@ class MoesifMiddleware(AgentApi):
         environ[ANNOTATIONS_KEY] = exchange.annotations
         if settings.log_body:
             length = environ.get("CONTENT_LENGTH")
-            if (length and length != "0") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            coding = environ.get("HTTP_TRANSFER_ENCODING")
+            if (length and length != "0") or (coding and "chunked" in coding.lower()):
                 stream = environ.get("wsgi.input")
                 if stream is not None:
                     exchange.request_body = BodyTee(settings.log_body_max_bytes)
@@ -463,7 +484,7 @@ class MoesifMiddleware(AgentApi):
         if settings.debug:
             logger.debug("moesif: %s %s blocked by governance rule %s", record.method, record.path, decision.blocked_by)
         start_response(status, headers)
-        exchange.keep_chunk(payload)
+        exchange.keep_last_chunk(payload)
         exchange.finish()
         return [payload]
 
@@ -484,6 +505,3 @@ class MoesifMiddleware(AgentApi):
         prefix = stream.read(size)
         environ["wsgi.input"] = _PrefixedStream(prefix, stream)
         return prefix if len(prefix) <= cap else None
-
-    def decide(self, record: RawExchange, annotations: RequestAnnotations) -> bool:
-        return keep_call(self.agent, record, annotations)

@@ -63,7 +63,7 @@ class DirectCall:
             return
         if not tee_stream(resp, stream_kind, self):
             if body:
-                exchange.keep_response_chunk(body)
+                exchange.keep_last_response_chunk(body)
             exchange.finish()
 
     # -- the tees' sink ---------------------------------------------------------------------------

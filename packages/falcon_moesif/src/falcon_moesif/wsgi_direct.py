@@ -45,7 +45,7 @@ def respond(exchange: Exchange, req: Any, resp: Any) -> None:
             if stream is not None and hasattr(stream, "read"):
                 # A file-like stream keeps Falcon's wsgi.file_wrapper (sendfile) path and is
                 # logged without its body.
-                exchange.response_body = None
+                exchange.response_cap = -1
                 stream = None
     exchange.respond(code, header_pairs(resp, code, body))
     if not mark_started(resp, exchange):
@@ -54,5 +54,5 @@ def respond(exchange: Exchange, req: Any, resp: Any) -> None:
         resp.stream = ResponseTee(stream, exchange)
         return
     if body:
-        exchange.keep_chunk(body)
+        exchange.keep_last_chunk(body)
     exchange.finish()
