@@ -57,6 +57,11 @@ def keep_whole_response(record: RawExchange, body: Any, cap: int) -> None:
     Most responses are one bytes object known at once (a rendered body, a WSGI list of one):
     making a tee, filling it and reading it back cost them five Python calls in the request path.
     """
+    if type(body) is bytes and len(body) <= cap:  # the usual body: kept as it is
+        record.response_body = body or None
+        record.response_body_size = len(body)
+        record.response_body_truncated = False
+        return
     size = 0
     kept = None
     try:  # odd chunks never raise (see BodyTee.add)

@@ -162,16 +162,8 @@ class Exchange:
         self.done = False
         self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
 
-    def on_start_response(self, status: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Record status and headers, ask the callbacks, decide sampling; returns the headers to send."""
-        try:
-            code = int(status[:3])
-        except (TypeError, ValueError):
-            code = 0
-        return self.respond(code, headers)
-
     def respond(self, code: int, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """:meth:`on_start_response` with the status as a number: the headers to send (a transaction id added)."""
+        """Record status and headers, ask the callbacks, decide sampling; returns the headers to send (a transaction id added)."""
         record = self.record
         record.status = code
         mw = self.middleware
@@ -381,7 +373,11 @@ class MoesifMiddleware(AgentApi):
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
             try:
-                headers = exchange.on_start_response(status, headers)
+                try:
+                    code = int(status[:3])
+                except (TypeError, ValueError):  # a status line the server will refuse: recorded as 0
+                    code = 0
+                headers = exchange.respond(code, headers)
             except Exception as exc:
                 warn_once("wsgi-start-response", "moesif: could not record a response start (%s: %s)", type(exc).__name__, exc)
             if exc_info is not None:
@@ -477,7 +473,7 @@ class MoesifMiddleware(AgentApi):
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], decision.headers
             )
             record.blocked_by = decision.blocked_by
-            headers = exchange.on_start_response(status, headers)
+            headers = exchange.respond(decision.status, headers)
         except Exception as exc:  # our own bug: the call goes to the app as if no rule existed
             warn_once("wsgi-governance", "moesif: governance could not be applied (%s: %s)", type(exc).__name__, exc)
             return None

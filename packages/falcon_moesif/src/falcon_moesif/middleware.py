@@ -81,7 +81,7 @@ class MoesifMiddleware(AgentApi):
         try:
             if annotations_of(req.env) is not None:
                 return  # an outer Moesif middleware already captures this call
-            capture = self._wsgi_capture()
+            capture = self._wsgi or self._wsgi_capture()
             if capture.governor() is None:
                 wsgi_direct.begin(capture, req, wsgi_bridge.STATE_KEY)
             else:
@@ -108,7 +108,7 @@ class MoesifMiddleware(AgentApi):
             scope = req.scope
             if annotations_of(scope) is not None:
                 return
-            capture = self._asgi_capture()
+            capture = self._asgi or self._asgi_capture()
             if capture.governor() is None:
                 call = DirectCall.begin(capture, req)
                 if call is not None:
