@@ -335,3 +335,24 @@ def test_start_pairs_records_what_the_start_message_route_records(recording_agen
     assert seen == expected
     assert (by_pairs.record.status, by_pairs.keep) == (201, True)
     assert seen["content-type"] == ("text/plain" if extra else "application/json")
+
+
+async def test_a_body_sent_after_the_last_one_leaves_the_handed_over_record_alone(recording_agent: Any) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"first", "more_body": False})
+        await send({"type": "http.response.body", "body": b"second, against the protocol", "more_body": False})
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"host", b"example.com")]}
+    await wrap(recording_agent, app)(scope, receive, send)
+    [record] = recording_agent.records
+    assert (record.response_body, record.response_body_size) == (b"first", 5)
+    assert len(sent) == 3  # what the app sends still goes out: the server decides

@@ -229,7 +229,8 @@ class Exchange:
 
     def keep_last_chunk(self, chunk: bytes) -> None:
         """:meth:`keep_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
-        if self.keep and self.response_cap >= 0:
+        # Once finished the record is the sender's: a body sent after the last one must not touch it.
+        if self.keep and self.response_cap >= 0 and not self.done:
             body = self.response_body
             if body is None:
                 keep_whole_response(self.record, chunk, self.response_cap)
