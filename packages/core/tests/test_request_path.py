@@ -46,14 +46,26 @@ values = st.one_of(
     st.builds(StrSubclass, st.text(max_size=4)),
     st.tuples(st.integers()),
 )
-keys = st.one_of(st.text(max_size=12), st.builds(OddKey))
+keys = st.one_of(
+    st.text(max_size=12),
+    st.builds(OddKey),
+    st.sampled_from(["CONTENT_TYPE", "CONTENT_LENGTH", "CONTENT_TYPEX", "CONTENT_TYPF", "CONTENT_LENGTX", "CONTENT"]),
+    st.sampled_from(["HTTP_", "HTTP", "HTTP-X", "http_x", "XTTP_A", "HXTP_A", "HTXP_A", "HTTX_A", "HTTPXA"]),  # one letter off
+    st.builds(lambda rest: "HTTP_" + rest, st.text(max_size=6)),  # 1-, 2- and 4-byte str kinds
+    st.builds(lambda rest: StrSubclass("HTTP_" + rest), st.text(max_size=3)),
+)
 
 
 @native
 @given(st.dictionaries(keys, values, max_size=40))
-def test_str_entries_is_the_comprehension(environ: dict[Any, Any]) -> None:
-    expected = {k: v for k, v in environ.items() if type(v) is str}
-    got = request_path.str_entries(environ)
+def test_header_entries_is_the_python_version(environ: dict[Any, Any]) -> None:
+    expected = {
+        k: v
+        for k, v in environ.items()
+        if type(v) is str and type(k) is str and (k.startswith("HTTP_") or k in ("CONTENT_TYPE", "CONTENT_LENGTH"))
+    }
+    assert request_path._py_header_entries(environ) == expected
+    got = request_path.header_entries(environ)
     assert got == expected
     assert list(got) == list(expected)  # same order
     assert got is not environ
@@ -76,10 +88,11 @@ class Environ(Mapping[str, Any]):
 
 
 @native
-def test_str_entries_of_a_dict_subclass_and_of_another_mapping() -> None:
-    data = {"PATH_INFO": "/a", "wsgi.input": object(), "HTTP_HOST": StrSubclass("h"), "HTTP_X": "1"}
-    assert request_path.str_entries(type("Sub", (dict,), {})(data)) == {"PATH_INFO": "/a", "HTTP_X": "1"}
-    assert request_path.str_entries(Environ(data)) == {"PATH_INFO": "/a", "HTTP_X": "1"}  # type: ignore[arg-type]
+def test_header_entries_of_a_dict_subclass_and_of_another_mapping() -> None:
+    data = {"PATH_INFO": "/a", "wsgi.input": object(), "HTTP_HOST": StrSubclass("h"), "HTTP_X": "1", "CONTENT_TYPE": "t"}
+    headers = {"HTTP_X": "1", "CONTENT_TYPE": "t"}
+    assert request_path.header_entries(type("Sub", (dict,), {})(data)) == headers
+    assert request_path.header_entries(Environ(data)) == headers  # type: ignore[arg-type]
 
 
 @native
@@ -106,11 +119,11 @@ def test_uuid4_text_passes_on_what_getrandbits_raises_or_returns_wrong() -> None
 def test_moesif_pure_python_keeps_the_extension_out() -> None:
     code = (
         "from moesif_core import headers, request_path as r; import uuid; t = r.new_transaction_id(); "
-        "print(r.NATIVE, headers.NATIVE, r.str_entries({'a': 'b', 'c': 1}), uuid.UUID(t).version)"
+        "print(r.NATIVE, headers.NATIVE, r.header_entries({'HTTP_A': 'b', 'c': 'd'}), uuid.UUID(t).version)"
     )
     env = {**os.environ, "MOESIF_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False", "{'a':", "'b'}", "4"]
+    assert out.split() == ["False", "False", "{'HTTP_A':", "'b'}", "4"]
 
 
 def test_untrack_takes_an_object_out_of_the_gcs_view_and_leaves_the_rest_alone() -> None:
@@ -181,9 +194,16 @@ def test_the_usual_environ_is_made_natively_and_odd_values_are_handed_back() -> 
 
     maker = record_module._native_record
     assert maker is not None
-    usual = {"REQUEST_METHOD": "GET", "PATH_INFO": "", "SERVER_NAME": "h", "SERVER_PORT": "", "wsgi.input": object()}
+    usual = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "",
+        "SERVER_NAME": "h",
+        "SERVER_PORT": "",
+        "HTTP_X": "1",
+        "wsgi.input": object(),
+    }
     made = maker(usual, 1.5, True)
-    assert (made.host, made.path, made.request_headers) == ("h", "/", {k: v for k, v in usual.items() if type(v) is str})
+    assert (made.host, made.path, made.request_headers) == ("h", "/", {"HTTP_X": "1"})
     assert maker({**usual, "PATH_INFO": 7}, 1.5, True) is None
     assert maker({**usual, "HTTP_HOST": b"h"}, 1.5, True) is None
     assert maker(dict(usual), 1, True) is None  # an int time: the Python version

@@ -1,9 +1,11 @@
 /* Steps of recording a call that cost the request path more in Python than anything else it
  * does -- the optional native half of moesif_core.request_path (see its docstring).
  *
- *   str_entries(environ) -> a new dict of the entries of `environ` whose value is exactly a str,
- *       in its order: {k: v for k, v in environ.items() if type(v) is str}. A dict (PEP 3333 says
- *       the environ is one) is read directly; any other mapping through its items().
+ *   header_entries(environ) -> a new dict of the request headers of `environ`, in its order: the
+ *       entries whose key is exactly a str starting with "HTTP_" or equal to CONTENT_TYPE or
+ *       CONTENT_LENGTH, and whose value is exactly a str (request_path._py_header_entries). A
+ *       dict (PEP 3333 says the environ is one) is read directly; any other mapping through its
+ *       items().
  *   uuid4_text(getrandbits) -> the text of a version-4 UUID of 128 bits from getrandbits(128)
  *       (version and variant bits set): str(uuid.UUID(int=getrandbits(128), version=4)).
  *
@@ -21,10 +23,34 @@
 #include <string.h>
 #include "structmember.h"
 
+/* Whether an environ key names a request header: HTTP_* and the two CGI content keys, as
+ * moesif_core.headers reads an environ. Exact str keys only, like the values kept. */
 static int
-copy_if_str(PyObject *out, PyObject *key, PyObject *value)
+is_header_key(PyObject *key)
 {
-    if (!PyUnicode_CheckExact(value)) {
+    if (!PyUnicode_CheckExact(key)) {
+        return 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    if (n < 5) {
+        return 0;
+    }
+    int kind = PyUnicode_KIND(key);
+    const void *data = PyUnicode_DATA(key);
+    if (PyUnicode_READ(kind, data, 0) == 'H' && PyUnicode_READ(kind, data, 1) == 'T' && PyUnicode_READ(kind, data, 2) == 'T'
+        && PyUnicode_READ(kind, data, 3) == 'P' && PyUnicode_READ(kind, data, 4) == '_') {
+        return 1;
+    }
+    if (kind != PyUnicode_1BYTE_KIND || (n != 12 && n != 14)) {
+        return 0;
+    }
+    return n == 12 ? memcmp(data, "CONTENT_TYPE", 12) == 0 : memcmp(data, "CONTENT_LENGTH", 14) == 0;
+}
+
+static int
+copy_if_header(PyObject *out, PyObject *key, PyObject *value)
+{
+    if (!PyUnicode_CheckExact(value) || !is_header_key(key)) {
         return 0;
     }
     Py_INCREF(key);
@@ -36,7 +62,7 @@ copy_if_str(PyObject *out, PyObject *key, PyObject *value)
 }
 
 static PyObject *
-str_entries(PyObject *module, PyObject *environ)
+header_entries(PyObject *module, PyObject *environ)
 {
     PyObject *out = PyDict_New();
     if (out == NULL) {
@@ -46,7 +72,7 @@ str_entries(PyObject *module, PyObject *environ)
         Py_ssize_t pos = 0;
         PyObject *key, *value;
         while (PyDict_Next(environ, &pos, &key, &value)) {
-            if (copy_if_str(out, key, value) < 0) {
+            if (copy_if_header(out, key, value) < 0) {
                 Py_DECREF(out);
                 return NULL;
             }
@@ -61,7 +87,7 @@ str_entries(PyObject *module, PyObject *environ)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2
-            && copy_if_str(out, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)) < 0) {
+            && copy_if_header(out, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)) < 0) {
             Py_DECREF(items);
             Py_DECREF(out);
             return NULL;
@@ -377,7 +403,7 @@ RecordFactory_from_environ(RecordFactory *self, PyObject *const *args, Py_ssize_
         Py_RETURN_NONE;
     }
     fields[F_HOST] = host;
-    if ((fields[F_HEADERS] = str_entries(NULL, environ)) == NULL) {
+    if ((fields[F_HEADERS] = header_entries(NULL, environ)) == NULL) {
         release(fields);
         return NULL;
     }
@@ -598,7 +624,7 @@ static PyTypeObject RecordFactoryType = {
 };
 
 static PyMethodDef methods[] = {
-    {"str_entries", str_entries, METH_O, "The entries of a mapping whose value is exactly a str, as a new dict."},
+    {"header_entries", header_entries, METH_O, "The request headers of a WSGI environ (HTTP_*, CONTENT_TYPE, CONTENT_LENGTH; str keys and values), as a new dict."},
     {"untrack", untrack, METH_O, "Take an object that can be in no reference cycle out of the cyclic GC's view."},
     {"uuid4_text", uuid4_text, METH_O, "The text of a version-4 UUID from getrandbits(128)."},
     {NULL, NULL, 0, NULL},

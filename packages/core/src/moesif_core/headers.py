@@ -1,7 +1,8 @@
 """Header lists of the three shapes a :class:`~moesif_core.record.RawExchange` holds -> one plain dict.
 
-The capture layer keeps whatever the server built (the environ's strings, an ASGI list of byte
-pairs, a ``start_response`` list) because picking headers out costs time in the request path. Here they
+The capture layer keeps the headers as the server built them (the environ's header entries, an
+ASGI list of byte pairs, a ``start_response`` list) because normalising them costs time in the
+request path. Here they
 become ``{lower-case name: value}``, repeated headers joined with ``", "`` (the incumbent ASGI
 middleware kept only the last one). Malformed entries are skipped, never raised.
 

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from typing import Any, Final, Literal
 
 from .masking import TRANSACTION_ID_HEADER
-from .request_path import native_record_maker, new_transaction_id, str_entries
+from .request_path import header_entries, native_record_maker, new_transaction_id
 
 __all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_environ", "record_from_scope"]
 
@@ -21,7 +21,8 @@ __all__ = ["HeaderStyle", "RawExchange", "new_transaction_id", "record_from_envi
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
 # "asgi": [(b"x-foo", b"v")] as in an ASGI scope or http.response.start message
 # "pairs": [("X-Foo", "v")] plain (name, value) strings, e.g. a WSGI start_response list
-# "environ": the string entries of a WSGI environ; its HTTP_* and CONTENT_* keys are the headers
+# "environ": the header entries of a WSGI environ (HTTP_* and CONTENT_TYPE/CONTENT_LENGTH keys); an
+#   environ's other entries may be there too and are not headers
 HeaderStyle = Literal["wsgi", "asgi", "pairs", "environ"]
 
 # Fixed cost charged per record against the queue's byte budget: the Python objects of a record
@@ -134,10 +135,10 @@ def _record_from_environ(environ: dict[str, Any], now: float, with_transaction_i
     record.root_path = environ.get("SCRIPT_NAME", "")
     record.path = environ.get("PATH_INFO", "") or "/"
     record.query_string = environ.get("QUERY_STRING", "")
-    # The environ's strings (every header is one, PEP 3333); the sender picks the headers out,
-    # which costs more than this. Not a plain copy: that would keep the server's socket, input
-    # stream and callbacks alive, unaccounted, while the record waits in the queue.
-    record.request_headers = str_entries(environ)
+    # The environ's headers (PEP 3333: HTTP_* and the CGI content keys, str values). Not a plain
+    # copy: that would keep the server's socket, input stream and callbacks alive, unaccounted,
+    # while the record waits in the queue, and carry a dozen server strings no event reads.
+    record.request_headers = header_entries(environ)
     record.request_header_style = "environ"
     record.client_addr = environ.get("REMOTE_ADDR")
     if with_transaction_id:

@@ -1,6 +1,7 @@
 """Steps of recording a call, native when moesif-core's C extension is built.
 
-Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries) and
+Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries; now its
+header entries only) and
 formatting a transaction id were 40 % of what the capture layer costs a call in Python: a
 comprehension pays a type check and a call per entry, and the UUID text five slices and two
 formats. ``moesif_core._request_path`` does each in one C call, makes a call's whole record from a
@@ -20,7 +21,7 @@ from typing import Any, Final, Protocol
 
 from .native import refuse_if_pure_python
 
-__all__ = ["NATIVE", "NativeRecordMaker", "native_record_maker", "new_transaction_id", "str_entries", "untrack"]
+__all__ = ["NATIVE", "NativeRecordMaker", "header_entries", "native_record_maker", "new_transaction_id", "untrack"]
 
 _VARIANT: Final = "89ab89ab89ab89ab"
 
@@ -31,8 +32,15 @@ _ids = random.Random()
 os.register_at_fork(after_in_child=_ids.seed)
 
 
-def _py_str_entries(environ: dict[str, Any]) -> dict[str, str]:
-    return {key: value for key, value in environ.items() if type(value) is str}
+_CONTENT_KEYS: Final = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
+def _py_header_entries(environ: dict[str, Any]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in environ.items()
+        if type(value) is str and type(key) is str and (key[:5] == "HTTP_" or key in _CONTENT_KEYS)
+    }
 
 
 def _py_new_transaction_id() -> str:
@@ -43,17 +51,20 @@ def _py_new_transaction_id() -> str:
 try:
     refuse_if_pure_python()
     from ._request_path import RecordFactory as _c_RecordFactory
-    from ._request_path import str_entries as _c_str_entries
+    from ._request_path import header_entries as _c_header_entries
     from ._request_path import untrack as _c_untrack
     from ._request_path import uuid4_text as _c_uuid4_text
 except ImportError:  # no compiler at install time, another interpreter, or turned off
-    _c_str_entries = _c_uuid4_text = _c_untrack = _c_RecordFactory = None  # type: ignore[assignment, misc]
+    _c_header_entries = _c_uuid4_text = _c_untrack = _c_RecordFactory = None  # type: ignore[assignment, misc]
 
-NATIVE: Final = _c_str_entries is not None
+NATIVE: Final = _c_header_entries is not None
 
-#: The environ's string entries (every header is one, PEP 3333) as a new dict: not the environ
-#: itself, which keeps the server's socket, input stream and the framework's objects alive.
-str_entries: Callable[[dict[str, Any]], dict[str, str]] = _c_str_entries if _c_str_entries is not None else _py_str_entries
+#: The environ's request headers (its HTTP_* entries and the two CGI content ones, PEP 3333) as
+#: a new dict: not the environ itself, which keeps the server's socket, input stream and the
+#: framework's objects alive, and none of the server's other strings, which no event reads.
+header_entries: Callable[[dict[str, Any]], dict[str, str]] = (
+    _c_header_entries if _c_header_entries is not None else _py_header_entries
+)
 
 #: A random (version 4) UUID in its usual text form, several times cheaper than ``str(uuid.uuid4())``.
 new_transaction_id: Callable[[], str] = (
