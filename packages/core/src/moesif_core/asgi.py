@@ -23,7 +23,7 @@ from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee, keep_whole_response
+from .body_tee import BodyTee, ResponseBodyKeeper
 from .call_filter import keep_call
 from .callbacks import acall_safely
 from .governance import Decision, Governor
@@ -141,7 +141,7 @@ RequestFactory = Callable[[Scope], Any]
 Annotate = Callable[[Scope, RequestAnnotations], None]
 
 
-class Exchange:
+class Exchange(ResponseBodyKeeper):
     """One HTTP call while the app and the server work on it.
 
     Integrations that see a call through framework hooks (Falcon's ASGI components) drive it
@@ -158,8 +158,6 @@ class Exchange:
         "middleware",
         "record",
         "request_body",
-        "response_body",
-        "response_cap",
         "scope",
     )
 
@@ -171,8 +169,8 @@ class Exchange:
         settings = middleware.settings
         log_body = settings.log_body
         self.request_body = BodyTee(settings.log_body_max_bytes) if log_body and has_body else None
-        self.response_body: BodyTee | None = None  # made at the first chunk of a body that comes in parts
-        self.response_cap = middleware.response_cap  # -1: no response body logged
+        self.response_body = None
+        self.response_cap = middleware.response_cap
         self.keep = True
         self.done = False
         self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
@@ -180,23 +178,6 @@ class Exchange:
     def keep_request_chunk(self, chunk: bytes) -> None:
         if self.request_body is not None:
             self.request_body.add(chunk)
-
-    def keep_response_chunk(self, chunk: bytes) -> None:
-        if self.keep and self.response_cap >= 0:
-            body = self.response_body
-            if body is None:
-                body = self.response_body = BodyTee(self.response_cap)
-            body.add(chunk)
-
-    def keep_last_response_chunk(self, chunk: bytes) -> None:
-        """:meth:`keep_response_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
-        # Once finished the record is the sender's: a body sent after the last one must not touch it.
-        if self.keep and self.response_cap >= 0 and not self.done:
-            body = self.response_body
-            if body is None:
-                keep_whole_response(self.record, chunk, self.response_cap)
-            else:
-                body.add(chunk)
 
     async def on_response_start(self, message: Message) -> Message:
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""

@@ -24,7 +24,7 @@ from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee, keep_whole_response
+from .body_tee import BodyTee, ResponseBodyKeeper
 from .call_filter import keep_call
 from .callbacks import call_safely
 from .governance import Governor
@@ -127,7 +127,7 @@ class _PrefixedStream:
         return getattr(self._stream, name)
 
 
-class Exchange:
+class Exchange(ResponseBodyKeeper):
     """The state of one call while the app and server work on it.
 
     Integrations that see a call through framework hooks rather than around the WSGI app (Falcon's
@@ -146,8 +146,6 @@ class Exchange:
         "middleware",
         "record",
         "request_body",
-        "response_body",
-        "response_cap",
     )
 
     def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
@@ -156,8 +154,8 @@ class Exchange:
         self.record = record
         self.annotations = RequestAnnotations()
         self.request_body: BodyTee | None = None  # set when the request has a body and LOG_BODY is on
-        self.response_body: BodyTee | None = None  # made at the first chunk of a body that comes in parts
-        self.response_cap = middleware.response_cap  # -1: no response body logged (LOG_BODY off, sendfile)
+        self.response_body = None
+        self.response_cap = middleware.response_cap
         self.keep = True  # False once sampling or SKIP dropped the call: stop recording
         self.done = False
         self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
@@ -220,22 +218,9 @@ class Exchange:
         if ann.route is not None:
             record.route = ann.route
 
-    def keep_chunk(self, chunk: bytes) -> None:
-        if self.keep and self.response_cap >= 0:
-            body = self.response_body
-            if body is None:
-                body = self.response_body = BodyTee(self.response_cap)
-            body.add(chunk)
-
-    def keep_last_chunk(self, chunk: bytes) -> None:
-        """:meth:`keep_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
-        # Once finished the record is the sender's: a body sent after the last one must not touch it.
-        if self.keep and self.response_cap >= 0 and not self.done:
-            body = self.response_body
-            if body is None:
-                keep_whole_response(self.record, chunk, self.response_cap)
-            else:
-                body.add(chunk)
+    # WSGI has one body to keep: the response's (the request's is teed on wsgi.input).
+    keep_chunk = ResponseBodyKeeper.keep_response_chunk
+    keep_last_chunk = ResponseBodyKeeper.keep_last_response_chunk
 
     def finish(self, error: BaseException | None = None) -> None:
         """Complete the record exactly once and hand it over; never raises."""
