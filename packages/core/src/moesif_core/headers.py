@@ -2,9 +2,8 @@
 
 The capture layer keeps the headers as the server built them (the environ's header entries, an
 ASGI list of byte pairs, a ``start_response`` list) because normalising them costs time in the
-request path. Here they
-become ``{lower-case name: value}``, repeated headers joined with ``", "`` (the incumbent ASGI
-middleware kept only the last one). Malformed entries are skipped, never raised.
+request path. Here they become ``{lower-case name: value}``, repeated headers joined with
+``", "`` (the incumbent ASGI middleware kept only the last one). Malformed entries are skipped, never raised.
 
 Example::
 

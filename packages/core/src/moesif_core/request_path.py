@@ -1,10 +1,9 @@
 """Steps of recording a call, native when moesif-core's C extension is built.
 
-Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries; now its
-header entries only) and
-formatting a transaction id were 40 % of what the capture layer costs a call in Python: a
-comprehension pays a type check and a call per entry, and the UUID text five slices and two
-formats. ``moesif_core._request_path`` does each in one C call, makes a call's whole record from a
+Under callgrind, around a trivial WSGI app, copying the environ's strings (20 entries; its header
+entries only, now) and formatting a transaction id were 40 % of what the capture layer costs a
+call in Python: a comprehension pays a type check and a call per entry, and the UUID text five
+slices and two formats. ``moesif_core._request_path`` does each in one C call, makes a call's whole record from a
 WSGI environ or an ASGI scope (see :func:`native_record_maker`), and takes a queued record out of
 the cyclic GC's view (:data:`untrack`). It is built with the other optional extensions (see
 :mod:`moesif_core.json_scan`) and ignored under ``MOESIF_PURE_PYTHON=1``; without it the Python
