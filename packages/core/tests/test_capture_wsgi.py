@@ -425,7 +425,10 @@ def test_a_list_body_is_the_apps_own_and_the_call_is_complete_when_the_app_retur
         ([b"ab", b"cdef"], (b"abcd", 6, True)),
         ([], (None, 0, False)),
         (iter([b"ab", b"cdef"]), (b"abcd", 6, True)),  # a stream: teed chunk by chunk
-        (iter([b"abcdef"]), (b"abcd", 6, True)),
+        (iter([b"abcdef"]), (b"abcd", 6, True)),  # a first chunk over the cap is teed at once
+        (iter([b"abc"]), (b"abc", 3, False)),  # a lone chunk within the cap: kept as it is
+        (iter([b"ab", b"", b"cd"]), (b"abcd", 4, False)),
+        (iter([]), (None, 0, False)),
     ],
 )
 def test_a_body_is_recorded_alike_whatever_shape_the_app_gives_it(
@@ -442,3 +445,29 @@ def test_a_body_is_recorded_alike_whatever_shape_the_app_gives_it(
     assert sent == b"abcdef"[: int(str(expected[1]))]
     [record] = recording_agent.records
     assert (record.response_body, record.response_body_size, record.response_body_truncated) == expected
+
+
+@pytest.mark.parametrize("ending", ["close", "raise"])
+def test_a_first_chunk_held_back_from_the_tee_is_recorded_however_the_stream_ends(recording_agent: Any, ending: str) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+
+        def stream() -> Iterator[bytes]:
+            yield b"first"
+            if ending == "raise":
+                raise RuntimeError("stream broke")
+            yield b"never pulled"
+
+        return stream()
+
+    middleware = make(app, recording_agent)
+    response = middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/s", "wsgi.input": io.BytesIO()}, lambda *a: None)
+    it = iter(response)
+    assert next(it) == b"first"
+    if ending == "raise":
+        with pytest.raises(RuntimeError):
+            next(it)
+    response.close()  # type: ignore[attr-defined]
+    [record] = recording_agent.records
+    assert (record.response_body, record.response_body_size) == (b"first", 5)
+    assert record.error == ("RuntimeError" if ending == "raise" else None)

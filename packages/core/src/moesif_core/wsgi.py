@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._version import __version__
 from .agent_api import AgentApi
@@ -43,6 +43,8 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 Annotate = Callable[[dict[str, Any], RequestAnnotations], None]
 
 _TXN_HEADER = "X-Moesif-Transaction-Id"
+_NOTHING: Final = object()  # ResponseTee: no chunk yet
+_TEED: Final = object()  # ResponseTee: the chunks go to the exchange's tee as they come
 
 
 class _InputTee:
@@ -254,14 +256,21 @@ class Exchange(ResponseBodyKeeper):
 
 
 class ResponseTee:
-    """The app's response iterable as the server sees it: same chunks, same pace, teed up to the cap."""
+    """The app's response iterable as the server sees it: same chunks, same pace, teed up to the cap.
 
-    __slots__ = ("_exchange", "_iterator", "_original")
+    Most such iterables yield one chunk (Flask's response, most frameworks'). The first chunk is
+    held back from the tee until a second one shows the body comes in parts; at the end a lone
+    chunk is kept as it is (:meth:`Exchange.keep_last_chunk`), with no tee made. Only a chunk
+    within the cap is held: a larger one is teed at once, so nothing beyond the cap stays alive.
+    """
+
+    __slots__ = ("_exchange", "_held", "_iterator", "_original")
 
     def __init__(self, original: Iterable[bytes], exchange: Exchange) -> None:
         self._original = original
         self._exchange = exchange
         self._iterator: Iterator[bytes] | None = None
+        self._held: Any = _NOTHING  # the first chunk while it may be the only one; _TEED after
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -273,13 +282,30 @@ class ResponseTee:
         try:
             chunk = next(iterator)
         except StopIteration:
-            self._exchange.finish()
+            self._finish(None)
             raise
         except BaseException as exc:
-            self._exchange.finish(exc)
+            self._finish(exc)
             raise
-        self._exchange.keep_chunk(chunk)
+        held = self._held
+        exchange = self._exchange
+        if held is _NOTHING and type(chunk) is bytes and len(chunk) <= exchange.response_cap:
+            self._held = chunk
+            return chunk
+        if held is not _TEED:
+            self._held = _TEED
+            if held is not _NOTHING:
+                exchange.keep_chunk(held)
+        exchange.keep_chunk(chunk)
         return chunk
+
+    def _finish(self, error: BaseException | None) -> None:
+        held = self._held
+        exchange = self._exchange
+        if held is not _NOTHING and held is not _TEED:
+            self._held = _TEED
+            exchange.keep_last_chunk(held)
+        exchange.finish(error)
 
     def close(self) -> None:
         try:
@@ -287,7 +313,7 @@ class ResponseTee:
             if close is not None:
                 close()
         finally:
-            self._exchange.finish()
+            self._finish(None)
 
 
 class MoesifMiddleware(AgentApi):
