@@ -12,7 +12,9 @@
  *   untrack(object) -> None: the object out of the cyclic GC's view (for records, which hold no cycle).
  *   RecordFactory(prototype, getrandbits).from_environ(environ, now, with_id) -> a record of the
  *       WSGI call, or None for the Python version (see the comment above RecordFactory);
- *       .from_scope(scope, now, with_id) -> (record, has_body) of an ASGI call, or None likewise.
+ *       .from_scope(scope, now, with_id) -> (record, has_body) of an ASGI call, or None likewise;
+ *       .hand_over(record) -> its size for the queue, untracked (RawExchange.estimated_size with
+ *       `overhead` for RECORD_OVERHEAD_BYTES; that method itself for anything unusual).
  *
  * The first two only read their argument and build one new object. Hashing a key that is not a str may run
  * Python code that changes the environ: the entry is held while it is copied, and PyDict_Next
@@ -169,6 +171,7 @@ untrack(PyObject *module, PyObject *object)
  * it does not handle exactly (a value that is not a str where a str is read), and the caller
  * then runs the Python version. */
 #define MAX_SLOTS 64
+#define NAMED 14 /* slots found by name */
 
 typedef struct {
     PyObject_HEAD
@@ -178,6 +181,8 @@ typedef struct {
     int slot_count;
     Py_ssize_t request_time, method, scheme, host, root_path, path, query_string;
     Py_ssize_t request_headers, request_header_style, client_addr, transaction_id;
+    Py_ssize_t request_body, response_body, response_headers;
+    Py_ssize_t overhead; /* hand_over: the fixed weight of a record in the queue */
 } RecordFactory;
 
 static PyObject *K_METHOD, *K_SCHEME, *K_HOST, *K_SERVER_NAME, *K_SERVER_PORT, *K_SCRIPT_NAME;
@@ -214,9 +219,10 @@ RecordFactory_dealloc(RecordFactory *self)
 static int
 RecordFactory_init(RecordFactory *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"prototype", "getrandbits", NULL};
+    static char *keywords[] = {"prototype", "getrandbits", "overhead", NULL};
     PyObject *prototype, *getrandbits;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:RecordFactory", keywords, &prototype, &getrandbits)) {
+    Py_ssize_t overhead = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|n:RecordFactory", keywords, &prototype, &getrandbits, &overhead)) {
         return -1;
     }
     PyTypeObject *type = Py_TYPE(prototype);
@@ -229,13 +235,13 @@ RecordFactory_init(RecordFactory *self, PyObject *args, PyObject *kwargs)
     Py_ssize_t *named[] = {
         &self->request_time, &self->method, &self->scheme, &self->host, &self->root_path, &self->path,
         &self->query_string, &self->request_headers, &self->request_header_style, &self->client_addr,
-        &self->transaction_id,
+        &self->transaction_id, &self->request_body, &self->response_body, &self->response_headers,
     };
     const char *names[] = {
         "request_time", "method", "scheme", "host", "root_path", "path", "query_string", "request_headers",
-        "request_header_style", "client_addr", "transaction_id",
+        "request_header_style", "client_addr", "transaction_id", "request_body", "response_body", "response_headers",
     };
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < NAMED; i++) {
         *named[i] = -1;
     }
     for (PyMemberDef *member = type->tp_members; member->name != NULL; member++) {
@@ -248,13 +254,13 @@ RecordFactory_init(RecordFactory *self, PyObject *args, PyObject *kwargs)
             return -1;
         }
         self->slots[self->slot_count++] = member->offset;
-        for (int i = 0; i < 11; i++) {
+        for (int i = 0; i < NAMED; i++) {
             if (strcmp(member->name, names[i]) == 0) {
                 *named[i] = member->offset;
             }
         }
     }
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < NAMED; i++) {
         if (*named[i] < 0) {
             PyErr_Format(PyExc_TypeError, "the prototype has no slot %s", names[i]);
             return -1;
@@ -264,6 +270,7 @@ RecordFactory_init(RecordFactory *self, PyObject *args, PyObject *kwargs)
     Py_INCREF(getrandbits);
     self->prototype = prototype;
     self->getrandbits = getrandbits;
+    self->overhead = overhead;
     return 0;
 }
 
@@ -598,7 +605,51 @@ done:
     return result;
 }
 
+/* len() of a slot's value as RawExchange.estimated_size takes it, for the types the request path
+ * stores (None counted as 0 only where `none_is_empty`); -1 for anything else. */
+static Py_ssize_t
+usual_length(PyObject *record, Py_ssize_t offset, int none_is_empty)
+{
+    PyObject *value = *(PyObject **)((char *)record + offset);
+    if (value == NULL) {
+        return -1;
+    }
+    if (PyBytes_CheckExact(value)) {
+        return PyBytes_GET_SIZE(value);
+    }
+    if (PyDict_CheckExact(value)) {
+        return PyDict_GET_SIZE(value);
+    }
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        return Py_SIZE(value);
+    }
+    return value == Py_None && none_is_empty ? 0 : -1;
+}
+
+/* hand_over(record): what Agent.submit does before the queue takes a record -- take it out of the
+ * cyclic GC's view (see untrack) and answer its weight, record.estimated_size(), which is called
+ * for a record of another type or with a value of another type in a weighed slot. */
+static PyObject *
+RecordFactory_hand_over(RecordFactory *self, PyObject *record)
+{
+    if (PyObject_IS_GC(record) && PyObject_GC_IsTracked(record)) {
+        PyObject_GC_UnTrack(record);
+    }
+    if (self->prototype != NULL && Py_TYPE(record) == Py_TYPE(self->prototype)) {
+        Py_ssize_t request_body = usual_length(record, self->request_body, 1);
+        Py_ssize_t response_body = usual_length(record, self->response_body, 1);
+        Py_ssize_t request_headers = usual_length(record, self->request_headers, 0);
+        Py_ssize_t response_headers = usual_length(record, self->response_headers, 0);
+        if (request_body >= 0 && response_body >= 0 && request_headers >= 0 && response_headers >= 0) {
+            return PyLong_FromSsize_t(self->overhead + request_body + response_body + 64 * (request_headers + response_headers));
+        }
+    }
+    return PyObject_CallMethod(record, "estimated_size", NULL);
+}
+
 static PyMethodDef RecordFactory_methods[] = {
+    {"hand_over", (PyCFunction)RecordFactory_hand_over, METH_O,
+     "hand_over(record, /)\n--\n\nTake a record about to be queued out of the cyclic GC's view; its estimated size."},
     {"from_environ", (PyCFunction)(void (*)(void))RecordFactory_from_environ, METH_FASTCALL,
      "from_environ(environ, now, with_transaction_id, /)\n--\n\nA new record of the call of environ, or None: "
      "then the Python version must make it."},
@@ -615,7 +666,7 @@ static PyTypeObject RecordFactoryType = {
     .tp_dealloc = (destructor)RecordFactory_dealloc,
     .tp_free = PyObject_GC_Del,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "RecordFactory(prototype, getrandbits)\n--\n\nNew records from WSGI environs and ASGI scopes; see moesif_core.record.",
+    .tp_doc = "RecordFactory(prototype, getrandbits, overhead=0)\n--\n\nNew records from WSGI environs and ASGI scopes; see moesif_core.record.",
     .tp_traverse = (traverseproc)RecordFactory_traverse,
     .tp_clear = (inquiry)RecordFactory_clear,
     .tp_methods = RecordFactory_methods,

@@ -34,9 +34,8 @@ from typing import Any, Final
 from .bounded_queue import BoundedQueue
 from .counters import LOST_AFTER_QUEUE, Counters
 from .log import logger, warn_once, warn_rate_limited
-from .record import RawExchange
+from .record import RawExchange, hand_over
 from .remote_config import ETAG_HEADER, ConfigFetchError, ConfigPoller, RemoteConfig
-from .request_path import untrack
 from .sampling import weight_for
 from .sender import ENTITY_KINDS, Builder, Encoder, EntityPost, QueueItem, Sender, encode, make_encoder
 from .settings import Settings, mask_application_id
@@ -107,10 +106,9 @@ class Agent:
         try:
             if self._pid != _process_id and not self._closed:
                 self._start()
-            # Nothing a record refers to refers back to it: reference counting frees it, and the
-            # cyclic GC need not walk it while it waits (see request_path.untrack).
-            untrack(record)
-            reason = self._queue.put(record, record.estimated_size())
+            # Untracked: nothing a record refers to refers back to it, so reference counting frees
+            # it and the cyclic GC need not walk it while it waits (see request_path.untrack).
+            reason = self._queue.put(record, hand_over(record))
         except Exception as exc:
             warn_once("submit", "moesif: could not queue an event (%s: %s)", type(exc).__name__, exc)
             return False

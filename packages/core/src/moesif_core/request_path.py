@@ -86,13 +86,17 @@ class NativeRecordMaker(Protocol):
 
     def from_scope(self, scope: MutableMapping[str, Any], now: float, with_transaction_id: bool, /) -> Any: ...
 
+    def hand_over(self, record: Any, /) -> int: ...
 
-def native_record_maker(prototype: object) -> NativeRecordMaker | None:
+
+def native_record_maker(prototype: object, overhead: int) -> NativeRecordMaker | None:
     """Records like ``prototype`` (its slots' values as defaults) filled in C from a WSGI environ or an ASGI scope, or None.
 
     See :func:`moesif_core.record.record_from_environ` and :func:`~moesif_core.record.record_from_scope`,
     which it stands in for: the record's creation and the environ's fields were a third of
-    ``begin_exchange``; an ASGI scope's header list was a Python loop.
+    ``begin_exchange``; an ASGI scope's header list was a Python loop. Its ``hand_over`` stands
+    in for :func:`moesif_core.record.hand_over` (``overhead``: what a record weighs besides its
+    bodies and headers).
     """
     if _c_RecordFactory is None:
         return None
@@ -101,7 +105,7 @@ def native_record_maker(prototype: object) -> NativeRecordMaker | None:
         value = getattr(prototype, name, None)
         if type(value) not in _SHAREABLE or (type(value) is tuple and value):
             return None
-    factory: NativeRecordMaker = _c_RecordFactory(prototype, _ids.getrandbits)
+    factory: NativeRecordMaker = _c_RecordFactory(prototype, _ids.getrandbits, overhead)
     return factory
 
 
