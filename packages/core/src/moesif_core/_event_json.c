@@ -1289,6 +1289,10 @@ static struct PyModuleDef module = {
     NULL,
 };
 
+/* The interface this file gives its Python module (moesif_core.native.native_part): raised with
+ * any change the Python side must match, so a build of older sources is refused, not called. */
+#define API 1
+
 PyMODINIT_FUNC
 PyInit__event_json(void)
 {
@@ -1315,6 +1319,10 @@ PyInit__event_json(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "API", API) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -264,8 +264,16 @@ static struct PyModuleDef module = {
     methods,
 };
 
+/* The interface this file gives its Python module (moesif_core.native.native_part): raised with
+ * any change the Python side must match, so a build of older sources is refused, not called. */
+#define API 1
+
 PyMODINIT_FUNC
 PyInit__headers(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API", API) < 0) {
+        Py_CLEAR(m);
+    }
+    return m;
 }

@@ -518,6 +518,10 @@ static struct PyModuleDef module = {
     .m_size = -1,
 };
 
+/* The interface this file gives its Python module (moesif_core.native.native_part): raised with
+ * any change the Python side must match, so a build of older sources is refused, not called. */
+#define API 1
+
 PyMODINIT_FUNC PyInit__json_scan(void) {
     for (int c = 0; c < 256; c++) {
         string_stop[c] = (unsigned char)(c == '"' || c == '\\' || c < 0x20 || c >= 0x80);
@@ -532,6 +536,10 @@ PyMODINIT_FUNC PyInit__json_scan(void) {
     Py_INCREF(&ScannerType);
     if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
         Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "API", API) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -689,6 +689,10 @@ static struct PyModuleDef module = {
     methods,
 };
 
+/* The interface this file gives its Python module (moesif_core.native.native_part): raised with
+ * any change the Python side must match, so a build of older sources is refused, not called. */
+#define API 2
+
 PyMODINIT_FUNC
 PyInit__request_path(void)
 {
@@ -717,6 +721,10 @@ PyInit__request_path(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "RecordFactory", (PyObject *)&RecordFactoryType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "API", API) < 0) {
         Py_DECREF(m);
         return NULL;
     }

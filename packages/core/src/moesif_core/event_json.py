@@ -18,24 +18,27 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from . import headers
 from .client_ip import IP_HEADERS, client_ip
 from .identify import Identifier
 from .json_scan import PlainJsonCheck
 from .masking import Masks
-from .native import refuse_if_pure_python
+from .native import native_part
 from .record import RawExchange
 from .settings import Settings
 
 __all__ = ["NATIVE", "EventWriter", "native_event_writer"]
 
+if TYPE_CHECKING:
+    from ._event_json import Writer as _Writer
+
+Writer: type[_Writer] | None
 try:
-    refuse_if_pure_python()
-    from ._event_json import Writer
+    Writer = native_part("_event_json", 1).Writer
 except ImportError:  # no compiler at install time, another interpreter, or turned off
-    Writer = None  # type: ignore[assignment, misc]
+    Writer = None
 
 NATIVE: Final = Writer is not None
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from .native import refuse_if_pure_python
+from .native import native_part
 
 __all__ = ["NATIVE", "native_normalize", "normalize_headers"]
 
+_native: Callable[[Any, str], dict[str, str] | None] | None
 try:
-    refuse_if_pure_python()
-    from ._headers import normalize as _native
+    _native = native_part("_headers", 1).normalize
 except ImportError:  # no compiler at install time, another interpreter, or turned off
-    _native = None  # type: ignore[assignment]
+    _native = None
 
 # True when the common shapes are normalised in C (moesif_core._headers, optional like the body
 # check): the same dict, about a sixth of an event's build cost less.

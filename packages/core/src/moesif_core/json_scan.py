@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from .native import refuse_if_pure_python
+from .native import native_part
 
 __all__ = ["NATIVE", "PlainJsonCheck", "plain_json_check"]
 
@@ -32,8 +32,7 @@ __all__ = ["NATIVE", "PlainJsonCheck", "plain_json_check"]
 PlainJsonCheck = Callable[[bytes], bool]
 
 try:
-    refuse_if_pure_python()
-    from ._json_scan import Scanner
+    Scanner = native_part("_json_scan", 1).Scanner
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     Scanner = None  # type: ignore[assignment, misc]
 

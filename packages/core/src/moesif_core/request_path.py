@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, MutableMapping
 from typing import Any, Final, Protocol
 
-from .native import refuse_if_pure_python
+from .native import native_part
 
 __all__ = ["NATIVE", "NativeRecordMaker", "header_entries", "native_record_maker", "new_transaction_id", "untrack"]
 
@@ -48,11 +48,11 @@ def _py_new_transaction_id() -> str:
 
 
 try:
-    refuse_if_pure_python()
-    from ._request_path import RecordFactory as _c_RecordFactory
-    from ._request_path import header_entries as _c_header_entries
-    from ._request_path import untrack as _c_untrack
-    from ._request_path import uuid4_text as _c_uuid4_text
+    _c_module = native_part("_request_path", 2)
+    _c_RecordFactory = _c_module.RecordFactory
+    _c_header_entries = _c_module.header_entries
+    _c_untrack = _c_module.untrack
+    _c_uuid4_text = _c_module.uuid4_text
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     _c_header_entries = _c_uuid4_text = _c_untrack = _c_RecordFactory = None  # type: ignore[assignment, misc]
 
