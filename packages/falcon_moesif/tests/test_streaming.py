@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -141,3 +142,27 @@ async def test_asgi_sse_events_are_teed_as_they_are_sent(recorder: Any) -> None:
     assert record.response_body == b"data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n"
     headers = normalize_headers(record.response_headers, record.response_header_style)
     assert headers["content-type"] == "text/event-stream"
+
+
+def test_wsgi_file_stream_keeps_the_servers_file_wrapper_and_is_logged_without_its_body(recorder: Any) -> None:
+    class FileWrapper:
+        def __init__(self, file: Any, block_size: int = 8192) -> None:
+            self.file = file
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(lambda: self.file.read(4), b"")
+
+    class Download:
+        def on_get(self, req: Any, resp: Any) -> None:
+            resp.stream = io.BytesIO(b"file contents")
+            resp.content_type = falcon.MEDIA_TEXT
+
+    app = falcon.App(middleware=[MoesifMiddleware(SETTINGS, agent=recorder)])
+    app.add_route("/download", Download())
+    environ = falcon.testing.create_environ("/download")
+    environ["wsgi.file_wrapper"] = FileWrapper
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    assert isinstance(body, FileWrapper)  # the server's sendfile path, not our tee
+    assert b"".join(body) == b"file contents"
+    [record] = recorder.records
+    assert (record.status, record.response_body, record.route) == (200, None, "/download")

@@ -632,9 +632,7 @@ usual_length(PyObject *record, Py_ssize_t offset, int none_is_empty)
 static PyObject *
 RecordFactory_hand_over(RecordFactory *self, PyObject *record)
 {
-    if (PyObject_IS_GC(record) && PyObject_GC_IsTracked(record)) {
-        PyObject_GC_UnTrack(record);
-    }
+    Py_DECREF(untrack(NULL, record)); /* None */
     if (self->prototype != NULL && Py_TYPE(record) == Py_TYPE(self->prototype)) {
         Py_ssize_t request_body = usual_length(record, self->request_body, 1);
         Py_ssize_t response_body = usual_length(record, self->response_body, 1);

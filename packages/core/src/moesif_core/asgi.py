@@ -161,6 +161,8 @@ class Exchange(ResponseBodyKeeper):
         "scope",
     )
 
+    middleware: MoesifMiddleware
+
     def __init__(self, middleware: MoesifMiddleware, scope: Scope, record: RawExchange, has_body: bool) -> None:
         self.middleware = middleware
         self.scope = scope
@@ -170,7 +172,6 @@ class Exchange(ResponseBodyKeeper):
         log_body = settings.log_body
         self.request_body = BodyTee(settings.log_body_max_bytes) if log_body and has_body else None
         self.response_body = None
-        self.response_cap = middleware.response_cap
         self.keep = True
         self.done = False
         self.extra_headers: list[tuple[bytes, bytes]] | None = None  # from governance rules that do not block
@@ -421,10 +422,11 @@ class MoesifMiddleware(AgentApi):
                     message = await exchange.on_response_start(message) if has_callbacks else exchange.start(message)
                 elif kind == "http.response.body":
                     last = not message.get("more_body", False)
+                    body = message.get("body", b"")
                     if last:
-                        exchange.keep_last_response_chunk(message.get("body", b""))
+                        exchange.keep_last_response_chunk(body)
                     else:
-                        exchange.keep_response_chunk(message.get("body", b""))
+                        exchange.keep_response_chunk(body)
                 elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
                     last = not message.get("more_body", False)
             except Exception as exc:

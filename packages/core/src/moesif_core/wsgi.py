@@ -150,6 +150,8 @@ class Exchange(ResponseBodyKeeper):
         "request_body",
     )
 
+    middleware: MoesifMiddleware
+
     def __init__(self, middleware: MoesifMiddleware, environ: dict[str, Any], record: RawExchange) -> None:
         self.middleware = middleware
         self.environ = environ
@@ -157,7 +159,6 @@ class Exchange(ResponseBodyKeeper):
         self.annotations = RequestAnnotations()
         self.request_body: BodyTee | None = None  # set when the request has a body and LOG_BODY is on
         self.response_body = None
-        self.response_cap = middleware.response_cap
         self.keep = True  # False once sampling or SKIP dropped the call: stop recording
         self.done = False
         self.extra_headers: dict[str, str] | None = None  # from governance rules that do not block
@@ -289,7 +290,7 @@ class ResponseTee:
             raise
         held = self._held
         exchange = self._exchange
-        if held is _NOTHING and type(chunk) is bytes and len(chunk) <= exchange.response_cap:
+        if held is _NOTHING and type(chunk) is bytes and len(chunk) <= exchange.middleware.response_cap:
             self._held = chunk
             return chunk
         if held is not _TEED:
@@ -420,8 +421,7 @@ class MoesifMiddleware(AgentApi):
             return result
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
-            # Keep the server's sendfile path: log the call without its body.
-            exchange.response_cap = -1
+            # Keep the server's sendfile path: the call is logged without its body (none was kept).
             exchange.finish()
             return result
         return ResponseTee(result, exchange)

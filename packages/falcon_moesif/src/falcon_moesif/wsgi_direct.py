@@ -44,8 +44,7 @@ def respond(exchange: Exchange, req: Any, resp: Any) -> None:
             stream = resp.stream
             if stream is not None and hasattr(stream, "read"):
                 # A file-like stream keeps Falcon's wsgi.file_wrapper (sendfile) path and is
-                # logged without its body.
-                exchange.response_cap = -1
+                # logged without its body: no tee, nothing kept.
                 stream = None
     exchange.respond(code, header_pairs(resp, code, body))
     if not mark_started(resp, exchange):
