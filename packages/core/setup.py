@@ -2,13 +2,14 @@
 
 ``optional=True``: without a C compiler (or on an interpreter without the C API) the build goes
 on and moesif-core runs the pure-Python versions instead (see ``moesif_core/json_scan.py`` and
-``moesif_core/request_path.py``, ``moesif_core/headers.py``, ``moesif_core/event_json.py``).
+``moesif_core/request_path.py``, ``moesif_core/headers.py``, ``moesif_core/event_json.py``,
+``moesif_core/wsgi.py``).
 """
 
 from setuptools import Extension, setup
 
 # Each built from the C file of the same name; moesif_core.native says when they are not loaded.
-NATIVE_PARTS = ("_json_scan", "_request_path", "_headers", "_event_json")
+NATIVE_PARTS = ("_json_scan", "_request_path", "_headers", "_event_json", "_wsgi_exchange")
 
 setup(
     ext_modules=[Extension(f"moesif_core.{name}", sources=[f"src/moesif_core/{name}.c"], optional=True) for name in NATIVE_PARTS]

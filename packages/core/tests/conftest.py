@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from moesif_core import wsgi
 from moesif_core.log import reset_for_tests
 from moesif_core.testing import RecordingAgent
 
@@ -19,6 +20,20 @@ from moesif_core.testing import RecordingAgent
 @pytest.fixture(autouse=True)
 def _fresh_log_guards() -> None:
     reset_for_tests()
+
+
+@pytest.fixture(params=["native", "python"])
+def wsgi_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test that uses it runs twice: middlewares made in it take the C request path, then the Python one.
+
+    The Python path is the reference; the C one (``_wsgi_exchange.c``) must record the same.
+    """
+    if request.param == "native":
+        if not wsgi.NATIVE:
+            pytest.skip("moesif_core._wsgi_exchange is not built")
+    else:
+        monkeypatch.setattr(wsgi, "_native", None)
+    return str(request.param)
 
 
 @pytest.fixture

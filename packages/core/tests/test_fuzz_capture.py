@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +36,13 @@ from moesif_core.wsgi import MoesifMiddleware as WsgiMiddleware
 FUZZ = settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    # function_scoped_fixture: wsgi_request_path only picks the path, the same for every example.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 TXN = "x-moesif-transaction-id"
 
@@ -348,6 +355,7 @@ def run_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tu
     return status, [(k, v) for k, v in headers if k.lower() != TXN], body
 
 
+@pytest.mark.usefixtures("wsgi_request_path")
 @FUZZ
 @given(
     ex=exchanges(),

@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 CORE = Path(__file__).resolve().parent.parent
-EXTENSIONS = {"_json_scan", "_request_path", "_headers", "_event_json"}
+EXTENSIONS = {"_json_scan", "_request_path", "_headers", "_event_json", "_wsgi_exchange"}
 
 # Runs in the fresh interpreter: which native parts load, and one call captured and built.
 PROBE = """
@@ -28,7 +28,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import moesif_core
 assert moesif_core.__file__.startswith(sys.argv[1]), moesif_core.__file__
-from moesif_core import event_json, headers, json_scan, request_path
+from moesif_core import event_json, headers, json_scan, request_path, wsgi
 from moesif_core.event_builder import EventBuilder
 from moesif_core.record import RawExchange
 from moesif_core.settings import Settings
@@ -42,7 +42,7 @@ record.status = 200
 assert len(request_path.new_transaction_id()) == 36
 record.transaction_id = "a6682df0-eaaf-4440-aee4-53cc0a19f9c6"
 event = EventBuilder(Settings.resolve({"APPLICATION_ID": "app"}, environ={})).build_json(record)
-print(json_scan.NATIVE, request_path.NATIVE, headers.NATIVE, event_json.NATIVE)
+print(json_scan.NATIVE, request_path.NATIVE, headers.NATIVE, event_json.NATIVE, wsgi.NATIVE)
 print(event.decode())
 """
 
@@ -83,7 +83,7 @@ def test_without_a_compiler_the_wheel_is_pure_python_and_captures_the_same(tmp_p
     pure = build_wheel(tmp_path / "pure", CC="false", LDSHARED="false")
     assert built_extensions(pure) == set()
     flags, pure_event = probe(pure, tmp_path / "pure")
-    assert flags == "False False False False"
+    assert flags == "False False False False False"
     assert '"user_id":"ada"' in pure_event  # the Basic credentials' user, found by the Python path
 
     if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
@@ -91,5 +91,5 @@ def test_without_a_compiler_the_wheel_is_pure_python_and_captures_the_same(tmp_p
     native = build_wheel(tmp_path / "native")
     assert built_extensions(native) == EXTENSIONS
     flags, native_event = probe(native, tmp_path / "native")
-    assert flags == "True True True True"
+    assert flags == "True True True True True"
     assert native_event == pure_event

@@ -173,7 +173,7 @@ def record_fields(record: Any) -> dict[str, Any]:
 def test_a_native_record_is_the_python_record(environ: dict[str, Any], now: float, with_id: bool) -> None:
     from moesif_core import record as record_module
 
-    maker = record_module._native_record
+    maker = record_module.native_record_from_environ
     assert maker is not None
     made = maker(environ, now, with_id)
     if made is None:
@@ -192,7 +192,7 @@ def test_a_native_record_is_the_python_record(environ: dict[str, Any], now: floa
 def test_the_usual_environ_is_made_natively_and_odd_values_are_handed_back() -> None:
     from moesif_core import record as record_module
 
-    maker = record_module._native_record
+    maker = record_module.native_record_from_environ
     assert maker is not None
     usual = {
         "REQUEST_METHOD": "GET",

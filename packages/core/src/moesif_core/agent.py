@@ -71,6 +71,7 @@ class Agent:
             warn_once("builder-init", "moesif: the event builder could not be set up (%s: %s)", type(exc).__name__, exc)
         self._masked_id = mask_application_id(settings.application_id)
         self._config = RemoteConfig()
+        self.plain_config = True  # see _install_config
         self._closed = False
         self._reset_state()
         with _agents_lock:
@@ -250,7 +251,12 @@ class Agent:
 
     def _install_config(self, config: RemoteConfig) -> None:
         previous = self._config
+        # Read by the native request path in place of the governance gate and the sampling
+        # decision: no rules and every call kept (set before the config itself, so a request
+        # never sees the flag of a config it does not also see).
+        self.plain_config = False
         self._config = config
+        self.plain_config = not config.raw_rules and config.sampler.flat_rate == 100
         if self.settings.debug and previous.etag != config.etag:
             logger.debug(
                 "moesif: new config %s (sample_rate %s%%, %d regex rules, %d user and %d company rates, %d governance rules)",

@@ -15,7 +15,15 @@ from typing import Any, Final, Literal
 from .masking import TRANSACTION_ID_HEADER
 from .request_path import header_entries, native_record_maker, new_transaction_id, untrack
 
-__all__ = ["HeaderStyle", "RawExchange", "hand_over", "new_transaction_id", "record_from_environ", "record_from_scope"]
+__all__ = [
+    "HeaderStyle",
+    "RawExchange",
+    "hand_over",
+    "native_record_from_environ",
+    "new_transaction_id",
+    "record_from_environ",
+    "record_from_scope",
+]
 
 # How a header list is shaped, so the builder knows how to normalise it:
 # "wsgi": environ-style [("HTTP_X_FOO", "v"), ("CONTENT_TYPE", "v")] (names in CGI form)
@@ -148,7 +156,10 @@ def _record_from_environ(environ: dict[str, Any], now: float, with_transaction_i
 
 
 _native_maker = native_record_maker(RawExchange(), RECORD_OVERHEAD_BYTES)
-_native_record = _native_maker.from_environ if _native_maker is not None else None
+#: The C half of :func:`record_from_environ` (None when not built): a record, or None for the Python version.
+native_record_from_environ: Callable[[dict[str, Any], float, bool], RawExchange | None] | None = (
+    _native_maker.from_environ if _native_maker is not None else None
+)
 _native_scope_record = _native_maker.from_scope if _native_maker is not None else None
 
 
@@ -169,8 +180,8 @@ def record_from_environ(environ: dict[str, Any], now: float, with_transaction_id
     In C when moesif-core's native part is built (the same record, see
     :func:`moesif_core.request_path.native_record_maker`); in Python for anything it hands back.
     """
-    if _native_record is not None:
-        record: RawExchange | None = _native_record(environ, now, with_transaction_id)
+    if native_record_from_environ is not None:
+        record: RawExchange | None = native_record_from_environ(environ, now, with_transaction_id)
         if record is not None:
             return record
     return _record_from_environ(environ, now, with_transaction_id)

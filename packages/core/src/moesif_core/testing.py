@@ -132,6 +132,11 @@ class RecordingAgent:
     ) -> int:
         return self.rate
 
+    @property
+    def plain_config(self) -> bool:
+        """As the real agent's: no governance rules in ``config`` and every call kept (``rate`` 100)."""
+        return self.rate == 100 and not self.sampling_needs_identity and not self.sampling_needs_ip and not self.config.raw_rules
+
     def ensure_started(self) -> None:
         self.started = True
 

@@ -16,33 +16,49 @@ Example::
 from __future__ import annotations
 
 import io
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee, ResponseBodyKeeper
+from .body_tee import (
+    BodyTee,
+    ResponseBodyKeeper,
+    keep_whole_response,  # noqa: F401  (a step the C path calls, see _native_capture)
+)
 from .call_filter import keep_call
 from .callbacks import call_safely
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_once
-from .record import RawExchange, record_from_environ
+from .native import native_part
+from .record import RawExchange, native_record_from_environ, record_from_environ
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["Exchange", "MoesifMiddleware", "ResponseTee"]
+__all__ = ["EXCHANGE_TYPES", "NATIVE", "CallExchange", "Exchange", "MoesifMiddleware", "ResponseTee"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Callable[[bytes], object]]
 Annotate = Callable[[dict[str, Any], RequestAnnotations], None]
 
 _TXN_HEADER = "X-Moesif-Transaction-Id"
+
+try:
+    # The usual call in C (see _wsgi_exchange.c); the Python below does the rest and stays the
+    # reference the tests hold it to.
+    _native: Any = native_part("_wsgi_exchange", 1)
+except ImportError:  # not built, another interpreter, or MOESIF_PURE_PYTHON=1
+    _native = None
+
+#: True when calls are captured by the C request path (``moesif_core._wsgi_exchange``).
+NATIVE: Final = _native is not None
 _NOTHING: Final = object()  # ResponseTee: no chunk yet
 _TEED: Final = object()  # ResponseTee: the chunks go to the exchange's tee as they come
 
@@ -129,6 +145,25 @@ class _PrefixedStream:
         return getattr(self._stream, name)
 
 
+class CallExchange(Protocol):
+    """What integrations and the shared steps below use of an exchange, the C one or :class:`Exchange`."""
+
+    middleware: MoesifMiddleware
+    environ: dict[str, Any]
+    record: RawExchange
+    annotations: RequestAnnotations
+    request_body: BodyTee | None
+    response_body: BodyTee | None
+    extra_headers: dict[str, str] | None
+    keep: bool
+    done: bool
+
+    def respond(self, code: int, headers: list[tuple[str, str]], /) -> list[tuple[str, str]]: ...
+    def keep_chunk(self, chunk: bytes, /) -> None: ...
+    def keep_last_chunk(self, chunk: bytes, /) -> None: ...
+    def finish(self, error: BaseException | None = None) -> None: ...
+
+
 class Exchange(ResponseBodyKeeper):
     """The state of one call while the app and server work on it.
 
@@ -169,7 +204,7 @@ class Exchange(ResponseBodyKeeper):
         record.status = code
         mw = self.middleware
         if mw.annotate is not None:
-            self._annotate()
+            annotate(self)
         if self.extra_headers:
             headers = merge_header_pairs(headers, self.extra_headers)
         if record.transaction_id is not None:
@@ -179,27 +214,67 @@ class Exchange(ResponseBodyKeeper):
         if not self.keep:
             return headers
         if mw.has_callbacks:
-            try:
-                self._identify(headers)
-            except Exception as exc:  # our own bug: lose the identity, never the response
-                warn_once("wsgi-identify", "moesif: could not identify the call (%s: %s)", type(exc).__name__, exc)
+            identify(self, headers)
         else:
             self.annotations.apply_to(record)
         self.keep = keep_call(mw.agent, record, self.annotations)
         return headers
 
-    def _annotate(self) -> None:
-        try:
-            self.middleware.annotate(self.environ, self.annotations)  # type: ignore[misc]
-        except Exception as exc:  # never lose the call over a route name
-            warn_once("wsgi-annotate", "moesif: could not read the route of a call (%s: %s)", type(exc).__name__, exc)
+    # WSGI has one body to keep: the response's (the request's is teed on wsgi.input).
+    keep_chunk = ResponseBodyKeeper.keep_response_chunk
+    keep_last_chunk = ResponseBodyKeeper.keep_last_response_chunk
 
-    def _identify(self, headers: list[tuple[str, str]]) -> None:
-        mw = self.middleware
+    def finish(self, error: BaseException | None = None) -> None:
+        """Complete the record exactly once and hand it over; never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            record = self.record
+            record.response_time = time.time()
+            if error is not None:
+                record.error = type(error).__name__
+            if not self.keep:
+                return
+            if record.status == 0:
+                decide_unstarted(self, error)
+                if not self.keep:
+                    return
+            if self.request_body is not None:
+                self.request_body.to_request(record)
+            if self.response_body is not None:
+                self.response_body.to_response(record)
+            self.middleware.agent.submit(record)
+        except Exception as exc:
+            warn_failure("wsgi-finish", "complete an event", exc)
+
+
+# -- steps both exchanges share -------------------------------------------------------------
+# The C exchange (``_wsgi_exchange.c``) does the usual call itself and calls these for the rest,
+# so each rare case is written once.
+
+
+def warn_failure(kind: str, what: str, exc: BaseException) -> None:
+    """One log line for our own failure to ``what``; the call goes on."""
+    warn_once(kind, "moesif: could not %s (%s: %s)", what, type(exc).__name__, exc)
+
+
+def annotate(exchange: CallExchange) -> None:
+    """Let the integration note what only its framework knows (the route, a view's marks)."""
+    try:
+        exchange.middleware.annotate(exchange.environ, exchange.annotations)  # type: ignore[misc]
+    except Exception as exc:  # never lose the call over a route name
+        warn_failure("wsgi-annotate", "read the route of a call", exc)
+
+
+def identify(exchange: CallExchange, headers: list[tuple[str, str]]) -> None:
+    """Ask the user's callbacks who made the call; what the app said (annotations) goes first."""
+    try:
+        mw = exchange.middleware
         settings = mw.settings
-        ann = self.annotations
-        environ = self.environ
-        record = self.record
+        ann = exchange.annotations
+        environ = exchange.environ
+        record = exchange.record
         app = mw.callback_app
         record.user_id = (
             ann.user_id
@@ -220,40 +295,41 @@ class Exchange(ResponseBodyKeeper):
         record.metadata = ann.merged_metadata(metadata)
         if ann.route is not None:
             record.route = ann.route
+    except Exception as exc:  # our own bug: lose the identity, never the response
+        warn_failure("wsgi-identify", "identify the call", exc)
 
-    # WSGI has one body to keep: the response's (the request's is teed on wsgi.input).
-    keep_chunk = ResponseBodyKeeper.keep_response_chunk
-    keep_last_chunk = ResponseBodyKeeper.keep_last_response_chunk
 
-    def finish(self, error: BaseException | None = None) -> None:
-        """Complete the record exactly once and hand it over; never raises."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            record = self.record
-            record.response_time = time.time()
-            if error is not None:
-                record.error = type(error).__name__
-            if not self.keep:
-                return
-            if record.status == 0:
-                # The app returned without calling start_response (or the client left first):
-                # what the app said about the call still counts, callbacks have no response to see.
-                record.status = 499 if error is None else 500
-                if self.middleware.annotate is not None:
-                    self._annotate()
-                self.annotations.apply_to(self.record)
-                self.keep = keep_call(self.middleware.agent, record, self.annotations)
-                if not self.keep:
-                    return
-            if self.request_body is not None:
-                self.request_body.to_request(record)
-            if self.response_body is not None:
-                self.response_body.to_response(record)
-            self.middleware.agent.submit(record)
-        except Exception as exc:
-            warn_once("wsgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
+def decide_unstarted(exchange: CallExchange, error: BaseException | None) -> None:
+    """The app returned without calling start_response (or the client left first).
+
+    What the app said about the call still counts; callbacks have no response to see.
+    """
+    record = exchange.record
+    record.status = 499 if error is None else 500
+    mw = exchange.middleware
+    if mw.annotate is not None:
+        annotate(exchange)
+    exchange.annotations.apply_to(record)
+    exchange.keep = keep_call(mw.agent, record, exchange.annotations)
+
+
+def status_code(status: Any) -> int:
+    """The code of a WSGI status line; 0 for one the server will refuse."""
+    try:
+        return int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+
+
+def tee_request_body(exchange: CallExchange, environ: dict[str, Any], cap: int) -> None:
+    """Tee ``wsgi.input`` into the exchange when the request says it has a body."""
+    length = environ.get("CONTENT_LENGTH")
+    coding = environ.get("HTTP_TRANSFER_ENCODING")
+    if (length and length != "0") or (coding and "chunked" in coding.lower()):
+        stream = environ.get("wsgi.input")
+        if stream is not None:
+            exchange.request_body = BodyTee(cap)
+            environ["wsgi.input"] = _InputTee(stream, exchange.request_body)
 
 
 class ResponseTee:
@@ -267,7 +343,7 @@ class ResponseTee:
 
     __slots__ = ("_exchange", "_held", "_iterator", "_original")
 
-    def __init__(self, original: Iterable[bytes], exchange: Exchange) -> None:
+    def __init__(self, original: Iterable[bytes], exchange: CallExchange) -> None:
         self._original = original
         self._exchange = exchange
         self._iterator: Iterator[bytes] | None = None
@@ -361,18 +437,45 @@ class MoesifMiddleware(AgentApi):
         # What each call's Exchange starts from: the cap on a response body kept, -1 for none.
         self.response_cap = settings_.log_body_max_bytes if settings_.log_body else -1
         self._started = False
+        # The C request path, when built: made last, it reads what is set above (and nothing
+        # above changes after this).
+        self._native = self._native_capture()
         if self.settings.capture_outgoing_requests:
             from .outgoing import start_capture
 
             start_capture(self.settings, agent=self.agent)
 
+    def _native_capture(self) -> Any:
+        if _native is None:
+            return None
+        settings = self.settings
+        return _native.Capture(
+            middleware=self,
+            steps=sys.modules[__name__],
+            make_record=native_record_from_environ,
+            record_from_environ=record_from_environ,
+            record_type=RawExchange,
+            annotations=RequestAnnotations(),
+            skip=settings.skip,
+            request_cap=settings.log_body_max_bytes if settings.log_body else -1,
+            with_transaction_id=not settings.disabled_transaction_id,
+        )
+
     # -- the request path -------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        native = self._native
+        if native is not None:
+            result: Iterable[bytes] = native(environ, start_response)
+            return result
+        return self._py_call(environ, start_response)
+
+    def _py_call(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """:meth:`__call__` in Python: without the C part, and for what the C part hands back."""
         try:
             exchange = self.begin_exchange(environ)
         except Exception as exc:  # our own bug: the app is served as if we were not here
-            warn_once("wsgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
+            warn_failure("wsgi-begin", "start capturing a call", exc)
             exchange = None
         if exchange is None:
             return self.app(environ, start_response)
@@ -386,13 +489,9 @@ class MoesifMiddleware(AgentApi):
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
             try:
-                try:
-                    code = int(status[:3])
-                except (TypeError, ValueError):  # a status line the server will refuse: recorded as 0
-                    code = 0
-                headers = exchange.respond(code, headers)
+                headers = exchange.respond(status_code(status), headers)
             except Exception as exc:
-                warn_once("wsgi-start-response", "moesif: could not record a response start (%s: %s)", type(exc).__name__, exc)
+                warn_failure("wsgi-start-response", "record a response start", exc)
             if exc_info is not None:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
@@ -426,11 +525,18 @@ class MoesifMiddleware(AgentApi):
             return result
         return ResponseTee(result, exchange)
 
-    def begin_exchange(self, environ: dict[str, Any]) -> Exchange | None:
+    def begin_exchange(self, environ: dict[str, Any]) -> CallExchange | None:
         """Start recording the call of ``environ`` (None: SKIP said no); tees ``wsgi.input`` when a body is logged.
 
         The caller applies governance first (:meth:`governor`) and ends the exchange exactly once.
         """
+        native = self._native
+        if native is not None:
+            exchange: CallExchange | None = native.begin(environ)
+            return exchange
+        return self._py_begin_exchange(environ)
+
+    def _py_begin_exchange(self, environ: dict[str, Any]) -> CallExchange | None:
         now = time.time()
         if not self._started:
             # The first call starts the sender and the config fetch (governance and sampling
@@ -446,13 +552,7 @@ class MoesifMiddleware(AgentApi):
         exchange = Exchange(self, environ, record)
         environ[ANNOTATIONS_KEY] = exchange.annotations
         if settings.log_body:
-            length = environ.get("CONTENT_LENGTH")
-            coding = environ.get("HTTP_TRANSFER_ENCODING")
-            if (length and length != "0") or (coding and "chunked" in coding.lower()):
-                stream = environ.get("wsgi.input")
-                if stream is not None:
-                    exchange.request_body = BodyTee(settings.log_body_max_bytes)
-                    environ["wsgi.input"] = _InputTee(stream, exchange.request_body)
+            tee_request_body(exchange, environ, settings.log_body_max_bytes)
         return exchange
 
     def governor(self) -> Governor | None:
@@ -460,7 +560,7 @@ class MoesifMiddleware(AgentApi):
         return self._gate.current()
 
     def _govern(
-        self, governor: Governor, exchange: Exchange, environ: dict[str, Any], start_response: StartResponse
+        self, governor: Governor, exchange: CallExchange, environ: dict[str, Any], start_response: StartResponse
     ) -> list[bytes] | None:
         """Apply governance before the app runs; the blocked answer, or None to call the app."""
         settings = self.settings
@@ -513,3 +613,7 @@ class MoesifMiddleware(AgentApi):
         prefix = stream.read(size)
         environ["wsgi.input"] = _PrefixedStream(prefix, stream)
         return prefix if len(prefix) <= cap else None
+
+
+#: The classes of exchange :meth:`MoesifMiddleware.begin_exchange` may answer.
+EXCHANGE_TYPES: Final[tuple[type, ...]] = (Exchange,) if _native is None else (Exchange, _native.Exchange)

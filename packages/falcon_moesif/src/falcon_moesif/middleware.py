@@ -14,7 +14,7 @@ List it first, so that its ``process_response`` runs last and sees the final res
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from moesif_core import asgi as core_asgi
 from moesif_core import wsgi as core_wsgi
@@ -94,8 +94,8 @@ class MoesifMiddleware(AgentApi):
         if call is None:
             return
         try:
-            if isinstance(call, core_wsgi.Exchange):
-                wsgi_direct.respond(call, req, resp)
+            if isinstance(call, core_wsgi.EXCHANGE_TYPES):
+                wsgi_direct.respond(cast("core_wsgi.CallExchange", call), req, resp)
             elif isinstance(call, wsgi_bridge.WsgiCall):
                 call.respond(req, resp)
         except Exception as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moesif_core.wsgi import Exchange, MoesifMiddleware, ResponseTee
+from moesif_core.wsgi import CallExchange, MoesifMiddleware, ResponseTee
 
 from .request_parts import point_stream_at_tee
 from .response_parts import has_no_body, header_pairs, mark_started, note_route, status_code
@@ -32,7 +32,7 @@ def begin(capture: MoesifMiddleware, req: Any, state_key: str) -> None:
     point_stream_at_tee(req, original_input)
 
 
-def respond(exchange: Exchange, req: Any, resp: Any) -> None:
+def respond(exchange: CallExchange, req: Any, resp: Any) -> None:
     """Record what Falcon will send; the call is complete now, or when the server finishes a stream."""
     note_route(req, exchange.annotations)
     code = status_code(resp)
