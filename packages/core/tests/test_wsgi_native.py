@@ -281,3 +281,20 @@ def test_a_failing_step_of_ours_costs_a_log_line_not_the_call(caplog: pytest.Log
             b"fine"
         ]
     assert "could not complete an event (RuntimeError: queue broke)" in caplog.text
+
+
+def test_a_capture_is_made_once() -> None:
+    agent = RecordingAgent()
+    middleware = wsgi.MoesifMiddleware(lambda environ, start_response: [], agent.settings, agent=agent)  # type: ignore[arg-type, return-value]
+    with pytest.raises(TypeError, match="initialised once"):
+        middleware._native.__init__(
+            middleware=middleware,
+            steps=wsgi,
+            make_record=None,
+            record_from_environ=None,
+            record_type=RawExchange,
+            annotations=None,
+            skip=None,
+            request_cap=-1,
+            with_transaction_id=True,
+        )

@@ -173,7 +173,11 @@ Capture_init(Capture *self, PyObject *args, PyObject *kwargs)
             &record_from_environ, &PyType_Type, &record_type, &annotations, &skip, &request_cap, &with_transaction_id)) {
         return -1;
     }
-    Capture_clear(self);
+    if (self->middleware != NULL) {
+        /* Exchanges made so far read this Capture's fields: it is never changed once made. */
+        PyErr_SetString(PyExc_TypeError, "a Capture is initialised once");
+        return -1;
+    }
     if (find_offsets((PyTypeObject *)record_type, RECORD_NAMES, R_COUNT, self->record_offsets, NULL, NULL) < 0
         || find_offsets(Py_TYPE(annotations), ANNOTATION_NAMES, A_COUNT, self->annotation_offsets, self->annotation_slots,
                &self->annotation_slot_count) < 0) {
@@ -657,6 +661,9 @@ finish(Exchange *x, PyObject *error)
 
 /* -- Exchange's Python methods */
 
+/* An exchange the cyclic GC cleared (its last reference in a collected cycle) records nothing more. */
+#define CLEARED(x) ((x)->capture == NULL)
+
 static PyObject *
 Exchange_respond(Exchange *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -664,19 +671,22 @@ Exchange_respond(Exchange *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "respond() takes 2 positional arguments but %zd were given", nargs);
         return NULL;
     }
+    if (CLEARED(self)) {
+        return Py_NewRef(args[1]);
+    }
     return respond(self, args[0], args[1]);
 }
 
 static PyObject *
 Exchange_keep_chunk(Exchange *self, PyObject *chunk)
 {
-    return keep_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
+    return !CLEARED(self) && keep_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
 Exchange_keep_last_chunk(Exchange *self, PyObject *chunk)
 {
-    return keep_last_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
+    return !CLEARED(self) && keep_last_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -687,13 +697,13 @@ Exchange_finish(Exchange *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:finish", keywords, &error)) {
         return NULL;
     }
-    return finish(self, error) < 0 ? NULL : Py_NewRef(Py_None);
+    return !CLEARED(self) && finish(self, error) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
 Exchange_get_middleware(Exchange *self, void *closure)
 {
-    return Py_NewRef(self->capture->middleware);
+    return Py_NewRef(CLEARED(self) ? Py_None : self->capture->middleware);
 }
 
 static PyMethodDef Exchange_methods[] = {
@@ -826,11 +836,19 @@ StartResponse_vectorcall(StartResponse *self, PyObject *const *args, size_t narg
     }
     PyObject *status = given[0], *exc_info = given[2];
     Exchange *x = self->exchange;
+    if (self->start_response == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response() called after its call was collected");
+        return NULL;
+    }
     PyObject *headers = NULL;
-    PyObject *code = code_of(x->capture, status);
-    if (code != NULL) {
-        headers = respond(x, code, given[1]);
-        Py_DECREF(code);
+    if (x == NULL || CLEARED(x)) {
+        headers = Py_NewRef(given[1]);
+    } else {
+        PyObject *code = code_of(x->capture, status);
+        if (code != NULL) {
+            headers = respond(x, code, given[1]);
+            Py_DECREF(code);
+        }
     }
     if (headers == NULL) {
         if (warn_current(x->capture, "wsgi-start-response", "record a response start") < 0) {
