@@ -495,3 +495,39 @@ def test_a_file_wrapper_goes_to_the_server_as_it_is_and_the_call_is_logged_witho
     [record] = recording_agent.records
     assert (record.status, record.response_body, record.response_body_size) == (200, None, 0)
     assert b"".join(result) == b"file contents"
+
+
+def test_the_served_config_decides_with_the_real_agent() -> None:
+    """``Agent.plain_config`` follows the served config: a rate below 100 or a rule is applied, not skipped."""
+    from moesif_core.agent import Agent
+    from moesif_core.remote_config import RemoteConfig
+    from moesif_core.settings import Settings
+    from moesif_core.testing import governance_rule
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    agent = Agent(
+        Settings.resolve({"APPLICATION_ID": "test-app", "BASE_URI": "http://127.0.0.1:9"}, environ={}), user_agent="test"
+    )
+    agent.ensure_started = lambda: None  # type: ignore[method-assign]  # no config poll: configs are installed below
+    try:
+        middleware = MoesifMiddleware(app, agent.settings, agent=agent)
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/orders", "HTTP_HOST": "h"}
+        statuses: list[str] = []
+        assert agent.plain_config
+        agent._install_config(RemoteConfig.from_payloads({"sample_rate": 0}, [], "1"))
+        assert not agent.plain_config
+        assert middleware(dict(environ), lambda status, headers, exc_info=None: statuses.append(status)) == [b"ok"]
+        assert agent.stats().get("sampled_out") == 1
+        rule = governance_rule("closed", groups=[[("request.route", "^/orders")]], status=503, body={"error": "closed"})
+        agent._install_config(RemoteConfig.from_payloads({}, [rule], "2"))
+        assert not agent.plain_config
+        middleware(dict(environ), lambda status, headers, exc_info=None: statuses.append(status))
+        agent._install_config(RemoteConfig.from_payloads({}, [], "3"))
+        assert agent.plain_config
+        middleware(dict(environ), lambda status, headers, exc_info=None: statuses.append(status))
+        assert [status[:3] for status in statuses] == ["200", "503", "200"]
+    finally:
+        agent.close(0)

@@ -53,6 +53,17 @@ static PyObject *K_GOVERN, *K_ENSURE_STARTED, *K_COUNT, *K_STARTED, *K_TO_REQUES
 static PyObject *K_NAME, *K_PY_CALL, *K_PY_BEGIN;
 static PyObject *ZERO, *ONE;
 
+/* For a call whose result is not needed: -1 when it failed, else 0 with the result released. */
+static inline int
+done_with(PyObject *result)
+{
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------- Capture */
 
 typedef struct {
@@ -449,11 +460,9 @@ respond(Exchange *x, PyObject *code, PyObject *headers)
         return NULL;
     }
     if (c->annotate != Py_None) {
-        PyObject *done = PyObject_CallOneArg(c->annotate_step, (PyObject *)x);
-        if (done == NULL) {
+        if (done_with(PyObject_CallOneArg(c->annotate_step, (PyObject *)x)) < 0) {
             return NULL;
         }
-        Py_DECREF(done);
     }
     int extra = x->extra_headers == NULL ? 0 : PyObject_IsTrue(x->extra_headers);
     if (extra < 0) {
@@ -492,11 +501,9 @@ respond(Exchange *x, PyObject *code, PyObject *headers)
         return headers;
     }
     if (c->has_callbacks) {
-        PyObject *done = PyObject_CallFunctionObjArgs(c->identify, (PyObject *)x, headers, NULL);
-        if (done == NULL) {
+        if (done_with(PyObject_CallFunctionObjArgs(c->identify, (PyObject *)x, headers, NULL)) < 0) {
             goto fail;
         }
-        Py_DECREF(done);
     } else if (apply_annotations(x) < 0) {
         goto fail;
     }
@@ -527,13 +534,9 @@ keep_chunk(Exchange *x, PyObject *chunk)
         Py_XSETREF(x->response_body, tee);
     }
     PyObject *tee = Py_NewRef(x->response_body);
-    PyObject *done = PyObject_CallMethodOneArg(tee, K_ADD, chunk);
+    int failed = done_with(PyObject_CallMethodOneArg(tee, K_ADD, chunk));
     Py_DECREF(tee);
-    if (done == NULL) {
-        return -1;
-    }
-    Py_DECREF(done);
-    return 0;
+    return failed;
 }
 
 /* Exchange.keep_last_chunk: the body's last chunk, or its only one (then kept as it is, no tee). */
@@ -560,14 +563,12 @@ keep_last_chunk(Exchange *x, PyObject *chunk)
         return failed ? -1 : 0;
     }
     PyObject *limit = PyLong_FromSsize_t(cap);
-    PyObject *done = limit == NULL ? NULL
-                                   : PyObject_CallFunctionObjArgs(c->keep_whole_response, x->record, chunk, limit, NULL);
-    Py_XDECREF(limit);
-    if (done == NULL) {
+    if (limit == NULL) {
         return -1;
     }
-    Py_DECREF(done);
-    return 0;
+    int failed = done_with(PyObject_CallFunctionObjArgs(c->keep_whole_response, x->record, chunk, limit, NULL));
+    Py_DECREF(limit);
+    return failed;
 }
 
 /* Completes the record and hands it to the agent (the part of finish that may fail). */
@@ -608,11 +609,9 @@ finish_steps(Exchange *x, PyObject *error)
         return -1;
     }
     if (unstarted) {
-        PyObject *done = PyObject_CallFunctionObjArgs(c->decide_unstarted, (PyObject *)x, error, NULL);
-        if (done == NULL) {
+        if (done_with(PyObject_CallFunctionObjArgs(c->decide_unstarted, (PyObject *)x, error, NULL)) < 0) {
             return -1;
         }
-        Py_DECREF(done);
         if (!x->keep) {
             return 0;
         }
@@ -624,25 +623,15 @@ finish_steps(Exchange *x, PyObject *error)
     for (int i = 0; i < 2; i++) {
         if (bodies[i].tee != NULL && bodies[i].tee != Py_None) {
             PyObject *tee = Py_NewRef(bodies[i].tee);
-            PyObject *done = PyObject_CallMethodOneArg(tee, bodies[i].method, x->record);
+            int failed = done_with(PyObject_CallMethodOneArg(tee, bodies[i].method, x->record));
             Py_DECREF(tee);
-            if (done == NULL) {
+            if (failed) {
                 return -1;
             }
-            Py_DECREF(done);
         }
     }
-    PyObject *submit = PyObject_GetAttr(c->agent, K_SUBMIT);
-    if (submit == NULL) {
-        return -1;
-    }
-    PyObject *queued = PyObject_CallOneArg(submit, x->record);
-    Py_DECREF(submit);
-    if (queued == NULL) {
-        return -1;
-    }
-    Py_DECREF(queued);
-    return 0;
+    /* Looked up at every call: a test or a benchmark may replace the agent's submit. */
+    return done_with(PyObject_CallMethodOneArg(c->agent, K_SUBMIT, x->record));
 }
 
 /* Exchange.finish: completes the record exactly once; -1 only for what Python would not catch. */
@@ -925,13 +914,11 @@ begin(Capture *c, PyObject *environ)
     if (!c->started) {
         /* The first call starts the sender and the config fetch. */
         c->started = 1;
-        PyObject *done = NULL;
         if (PyObject_SetAttr(c->middleware, K_STARTED, Py_True) < 0
-            || (done = PyObject_CallMethodNoArgs(c->agent, K_ENSURE_STARTED)) == NULL) {
+            || done_with(PyObject_CallMethodNoArgs(c->agent, K_ENSURE_STARTED)) < 0) {
             Py_DECREF(now);
             return NULL;
         }
-        Py_DECREF(done);
     }
     if (c->skip != Py_None) {
         PyObject *skipped = PyObject_CallFunctionObjArgs(c->call_safely, K_SKIP_NAME, c->skip, c->callback_app, environ, NULL);
@@ -942,11 +929,9 @@ begin(Capture *c, PyObject *environ)
             if (truth < 0) {
                 return NULL;
             }
-            PyObject *counted = PyObject_CallMethodOneArg(c->agent, K_COUNT, K_SKIPPED);
-            if (counted == NULL) {
+            if (done_with(PyObject_CallMethodOneArg(c->agent, K_COUNT, K_SKIPPED)) < 0) {
                 return NULL;
             }
-            Py_DECREF(counted);
             Py_RETURN_NONE;
         }
     }
@@ -987,14 +972,13 @@ begin(Capture *c, PyObject *environ)
         }
         if (!none) {
             PyObject *cap = PyLong_FromSsize_t(c->request_cap);
-            PyObject *done = cap == NULL ? NULL
-                                         : PyObject_CallFunctionObjArgs(c->tee_request_body, (PyObject *)x, environ, cap, NULL);
+            int failed = cap == NULL
+                         || done_with(PyObject_CallFunctionObjArgs(c->tee_request_body, (PyObject *)x, environ, cap, NULL)) < 0;
             Py_XDECREF(cap);
-            if (done == NULL) {
+            if (failed) {
                 Py_DECREF(x);
                 return NULL;
             }
-            Py_DECREF(done);
         }
     }
     return (PyObject *)x;
