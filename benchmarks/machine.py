@@ -97,11 +97,12 @@ def describe_machine() -> dict[str, Any]:
 
 def _native_parts() -> str:
     """Which of moesif-core's optional native parts the workers load (they decide the sender's speed)."""
-    from moesif_core import event_json, headers, json_scan, request_path, transport, wsgi
+    from moesif_core import asgi, event_json, headers, json_scan, request_path, transport, wsgi
 
     scan = "C body check" if json_scan.NATIVE else "pure-Python body check"
     steps = "C request-path steps" if request_path.NATIVE else "pure-Python request-path steps"
     steps += ", C WSGI capture" if wsgi.NATIVE else ", pure-Python WSGI capture"
+    steps += ", C ASGI capture" if asgi.NATIVE else ", pure-Python ASGI capture"
     steps += ", C header lists" if headers.NATIVE else ", pure-Python header lists"
     steps += ", C event JSON" if event_json.NATIVE else ", pure-Python event JSON"
     gzip = "ISA-L gzip" if transport.GZIP_IMPLEMENTATION == "isal" else "zlib gzip"

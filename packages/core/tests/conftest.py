@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from moesif_core import wsgi
+from moesif_core import asgi, wsgi
 from moesif_core.log import reset_for_tests
 from moesif_core.testing import RecordingAgent
 
@@ -33,6 +33,17 @@ def wsgi_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
             pytest.skip("moesif_core._wsgi_exchange is not built")
     else:
         monkeypatch.setattr(wsgi, "_native", None)
+    return str(request.param)
+
+
+@pytest.fixture(params=["native", "python"])
+def asgi_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """:func:`wsgi_request_path` for ASGI middlewares: the C path (``_asgi_exchange.c``), then the Python one."""
+    if request.param == "native":
+        if not asgi.NATIVE:
+            pytest.skip("moesif_core._asgi_exchange is not built")
+    else:
+        monkeypatch.setattr(asgi, "_native", None)
     return str(request.param)
 
 

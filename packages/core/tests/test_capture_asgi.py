@@ -16,6 +16,9 @@ from pydantic import BaseModel
 from moesif_core.annotations import annotations_of
 from moesif_core.asgi import MoesifMiddleware
 
+# Every test here runs on the C request path and on the Python one (see conftest.asgi_request_path).
+pytestmark = pytest.mark.usefixtures("asgi_request_path")
+
 
 class Item(BaseModel):
     name: str

@@ -440,6 +440,7 @@ def run_asgi(app: Callable[..., Any], ex: dict[str, Any]) -> list[dict[str, Any]
     return sent
 
 
+@pytest.mark.usefixtures("asgi_request_path")
 @FUZZ
 @given(
     ex=exchanges(),

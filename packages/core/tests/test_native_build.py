@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 CORE = Path(__file__).resolve().parent.parent
-EXTENSIONS = {"_json_scan", "_request_path", "_headers", "_event_json", "_wsgi_exchange"}
+EXTENSIONS = {"_json_scan", "_request_path", "_headers", "_event_json", "_wsgi_exchange", "_asgi_exchange"}
 
 # Runs in the fresh interpreter: which native parts load, and one call captured and built.
 PROBE = """

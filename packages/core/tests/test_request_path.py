@@ -337,7 +337,7 @@ scopes = st.builds(
 def test_a_native_scope_record_is_the_python_record(scope: dict[str, Any], now: float, with_id: bool) -> None:
     from moesif_core import record as record_module
 
-    maker = record_module._native_scope_record
+    maker = record_module.native_record_from_scope
     assert maker is not None
     before = dict(scope)
     made = maker(scope, now, with_id)
@@ -366,7 +366,7 @@ def test_a_native_scope_record_is_the_python_record(scope: dict[str, Any], now: 
 def test_the_usual_scope_is_made_natively_and_odd_ones_are_handed_back() -> None:
     from moesif_core import record as record_module
 
-    maker = record_module._native_scope_record
+    maker = record_module.native_record_from_scope
     assert maker is not None
     usual = {
         "type": "http",

@@ -24,69 +24,27 @@
  * both). Nothing here may raise into the app: a failure of ours is one log line
  * (steps.warn_failure) and the call goes on as the Python version's would.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <string.h>
-#include "structmember.h"
+#include "_exchange_core.h"
 
-/* The record's slots this file reads and writes. */
-enum {
-    R_STATUS, R_RESPONSE_HEADERS, R_RESPONSE_HEADER_STYLE, R_TRANSACTION_ID, R_USER_ID, R_COMPANY_ID,
-    R_SESSION_TOKEN, R_METADATA, R_ROUTE, R_WEIGHT, R_RESPONSE_TIME, R_ERROR, R_RESPONSE_BODY,
-    R_RESPONSE_BODY_SIZE, R_RESPONSE_BODY_TRUNCATED, R_COUNT
-};
-static const char *RECORD_NAMES[R_COUNT] = {
-    "status", "response_headers", "response_header_style", "transaction_id", "user_id", "company_id",
-    "session_token", "metadata", "route", "weight", "response_time", "error", "response_body",
-    "response_body_size", "response_body_truncated",
-};
-static PyObject *RECORD_KEYS[R_COUNT];
-
-/* RequestAnnotations' slots, in the order apply_to copies them (skip first, not copied). */
-enum { A_SKIP, A_USER_ID, A_COMPANY_ID, A_SESSION_TOKEN, A_METADATA, A_ROUTE, A_COUNT };
-static const char *ANNOTATION_NAMES[A_COUNT] = {"skip", "user_id", "company_id", "session_token", "metadata", "route"};
-#define MAX_SLOTS 16
-
-static PyObject *K_ANNOTATIONS, *K_CONTENT_LENGTH, *K_TRANSFER_ENCODING, *K_FILE_WRAPPER, *K_TXN_HEADER;
-static PyObject *K_PAIRS, *K_SKIP_NAME, *K_SKIPPED, *K_SUBMIT, *K_PLAIN_CONFIG, *K_GOVERNOR;
-static PyObject *K_GOVERN, *K_ENSURE_STARTED, *K_COUNT, *K_STARTED, *K_TO_REQUEST, *K_TO_RESPONSE, *K_ADD;
-static PyObject *K_NAME, *K_PY_CALL, *K_PY_BEGIN;
-static PyObject *ZERO, *ONE;
-
-/* For a call whose result is not needed: -1 when it failed, else 0 with the result released. */
-static inline int
-done_with(PyObject *result)
-{
-    if (result == NULL) {
-        return -1;
-    }
-    Py_DECREF(result);
-    return 0;
-}
+static PyObject *K_CONTENT_LENGTH, *K_TRANSFER_ENCODING, *K_FILE_WRAPPER, *K_TXN_HEADER;
+static PyObject *K_PAIRS, *K_SKIP_NAME, *K_SKIPPED, *K_GOVERN, *K_COUNT, *K_PY_CALL, *K_PY_BEGIN;
 
 /* ------------------------------------------------------------------------------- Capture */
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
-    PyObject *middleware, *app, *agent, *callback_app, *annotate, *skip;
-    PyObject *make_record, *record_from_environ, *record_type, *annotations, *time;
+    Core core;
+    PyObject *app, *callback_app, *skip, *make_record, *record_from_environ;
     /* steps (moesif_core.wsgi) */
-    PyObject *warn_failure, *annotate_step, *identify, *decide_unstarted, *status_code, *tee_request_body;
-    PyObject *keep_call, *merge_header_pairs, *keep_whole_response, *call_safely, *body_tee, *response_tee;
-    Py_ssize_t response_cap, request_cap;
-    int has_callbacks, with_transaction_id, started;
-    Py_ssize_t record_offsets[R_COUNT];
-    Py_ssize_t annotation_offsets[A_COUNT];
-    Py_ssize_t annotation_slots[MAX_SLOTS];
-    int annotation_slot_count;
+    PyObject *identify, *status_code, *tee_request_body, *merge_header_pairs, *call_safely, *response_tee;
+    Py_ssize_t request_cap;
+    int with_transaction_id;
 } Capture;
 
 #define CAPTURE_OBJECTS(X)                                                                                           \
-    X(middleware) X(app) X(agent) X(callback_app) X(annotate) X(skip) X(make_record) X(record_from_environ)          \
-    X(record_type) X(annotations) X(time) X(warn_failure) X(annotate_step) X(identify) X(decide_unstarted)            \
-    X(status_code) X(tee_request_body) X(keep_call) X(merge_header_pairs) X(keep_whole_response) X(call_safely)       \
-    X(body_tee) X(response_tee)
+    X(app) X(callback_app) X(skip) X(make_record) X(record_from_environ) X(identify) X(status_code)                  \
+    X(tee_request_body) X(merge_header_pairs) X(call_safely) X(response_tee)
 
 static int
 Capture_traverse(Capture *self, visitproc visit, void *arg)
@@ -94,7 +52,7 @@ Capture_traverse(Capture *self, visitproc visit, void *arg)
 #define VISIT(name) Py_VISIT(self->name);
     CAPTURE_OBJECTS(VISIT)
 #undef VISIT
-    return 0;
+    return core_traverse(&self->core, visit, arg);
 }
 
 static int
@@ -103,6 +61,7 @@ Capture_clear(Capture *self)
 #define CLEAR(name) Py_CLEAR(self->name);
     CAPTURE_OBJECTS(CLEAR)
 #undef CLEAR
+    core_clear(&self->core);
     return 0;
 }
 
@@ -112,60 +71,6 @@ Capture_dealloc(Capture *self)
     PyObject_GC_UnTrack(self);
     Capture_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* The offset of each of `names` among the slots of `type` (a class with __slots__ only). */
-static int
-find_offsets(PyTypeObject *type, const char **names, int count, Py_ssize_t *offsets, Py_ssize_t *all, int *all_count)
-{
-    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || type->tp_base != &PyBaseObject_Type || type->tp_dictoffset != 0
-        || type->tp_weaklistoffset != 0 || type->tp_members == NULL) {
-        PyErr_Format(PyExc_TypeError, "%s must be a class with __slots__ only, directly under object", type->tp_name);
-        return -1;
-    }
-    for (int i = 0; i < count; i++) {
-        offsets[i] = -1;
-    }
-    if (all_count != NULL) {
-        *all_count = 0;
-    }
-    for (PyMemberDef *member = type->tp_members; member->name != NULL; member++) {
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-            PyErr_Format(PyExc_TypeError, "slot %s of %s cannot be used", member->name, type->tp_name);
-            return -1;
-        }
-        if (all != NULL) {
-            if (*all_count == MAX_SLOTS) {
-                PyErr_Format(PyExc_TypeError, "%s has too many slots", type->tp_name);
-                return -1;
-            }
-            all[(*all_count)++] = member->offset;
-        }
-        for (int i = 0; i < count; i++) {
-            if (strcmp(member->name, names[i]) == 0) {
-                offsets[i] = member->offset;
-            }
-        }
-    }
-    for (int i = 0; i < count; i++) {
-        if (offsets[i] < 0) {
-            PyErr_Format(PyExc_TypeError, "%s has no slot %s", type->tp_name, names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* getattr(obj, name) as a new reference stored in *target; -1 on failure. */
-static int
-take_attr(PyObject **target, PyObject *obj, const char *name)
-{
-    PyObject *value = PyObject_GetAttrString(obj, name);
-    if (value == NULL) {
-        return -1;
-    }
-    Py_XSETREF(*target, value);
-    return 0;
 }
 
 static PyObject *Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
@@ -184,62 +89,24 @@ Capture_init(Capture *self, PyObject *args, PyObject *kwargs)
             &record_from_environ, &PyType_Type, &record_type, &annotations, &skip, &request_cap, &with_transaction_id)) {
         return -1;
     }
-    if (self->middleware != NULL) {
+    if (self->core.middleware != NULL) {
         /* Exchanges made so far read this Capture's fields: it is never changed once made. */
         PyErr_SetString(PyExc_TypeError, "a Capture is initialised once");
         return -1;
     }
-    if (find_offsets((PyTypeObject *)record_type, RECORD_NAMES, R_COUNT, self->record_offsets, NULL, NULL) < 0
-        || find_offsets(Py_TYPE(annotations), ANNOTATION_NAMES, A_COUNT, self->annotation_offsets, self->annotation_slots,
-               &self->annotation_slot_count) < 0) {
+    if (core_init(&self->core, middleware, steps, record_type, annotations, "wsgi-finish", "wsgi-annotate") < 0) {
         return -1;
     }
-    for (int i = 0; i < self->annotation_slot_count; i++) {
-        PyObject *value = *(PyObject **)((char *)annotations + self->annotation_slots[i]);
-        if (value == NULL) {
-            PyErr_SetString(PyExc_TypeError, "every slot of the annotations prototype must be set");
-            return -1;
-        }
-    }
-    self->middleware = Py_NewRef(middleware);
     self->make_record = Py_NewRef(make_record);
     self->record_from_environ = Py_NewRef(record_from_environ);
-    self->record_type = Py_NewRef(record_type);
-    self->annotations = Py_NewRef(annotations);
     self->skip = Py_NewRef(skip);
     self->request_cap = request_cap;
     self->with_transaction_id = with_transaction_id;
-    self->started = 0;
-    PyObject *time_module = PyImport_ImportModule("time");
-    if (time_module == NULL) {
-        return -1;
-    }
-    int failed = take_attr(&self->time, time_module, "time");
-    Py_DECREF(time_module);
-    PyObject *has_callbacks = NULL, *response_cap = NULL;
-    if (failed || take_attr(&self->app, middleware, "app") < 0 || take_attr(&self->agent, middleware, "agent") < 0
-        || take_attr(&self->callback_app, middleware, "callback_app") < 0
-        || take_attr(&self->annotate, middleware, "annotate") < 0 || take_attr(&has_callbacks, middleware, "has_callbacks") < 0
-        || take_attr(&response_cap, middleware, "response_cap") < 0) {
-        Py_XDECREF(has_callbacks);
-        Py_XDECREF(response_cap);
-        return -1;
-    }
-    self->has_callbacks = PyObject_IsTrue(has_callbacks);
-    self->response_cap = PyLong_AsSsize_t(response_cap);
-    Py_DECREF(has_callbacks);
-    Py_DECREF(response_cap);
-    if (self->has_callbacks < 0 || (self->response_cap == -1 && PyErr_Occurred())) {
-        return -1;
-    }
-    if (take_attr(&self->warn_failure, steps, "warn_failure") < 0 || take_attr(&self->annotate_step, steps, "annotate") < 0
-        || take_attr(&self->identify, steps, "identify") < 0 || take_attr(&self->decide_unstarted, steps, "decide_unstarted") < 0
-        || take_attr(&self->status_code, steps, "status_code") < 0
+    if (take_attr(&self->app, middleware, "app") < 0 || take_attr(&self->callback_app, middleware, "callback_app") < 0
+        || take_attr(&self->identify, steps, "identify") < 0 || take_attr(&self->status_code, steps, "status_code") < 0
         || take_attr(&self->tee_request_body, steps, "tee_request_body") < 0
-        || take_attr(&self->keep_call, steps, "keep_call") < 0
         || take_attr(&self->merge_header_pairs, steps, "merge_header_pairs") < 0
-        || take_attr(&self->keep_whole_response, steps, "keep_whole_response") < 0
-        || take_attr(&self->call_safely, steps, "call_safely") < 0 || take_attr(&self->body_tee, steps, "BodyTee") < 0
+        || take_attr(&self->call_safely, steps, "call_safely") < 0
         || take_attr(&self->response_tee, steps, "ResponseTee") < 0) {
         return -1;
     }
@@ -249,220 +116,23 @@ Capture_init(Capture *self, PyObject *args, PyObject *kwargs)
 
 /* ------------------------------------------------------------------------------- Exchange */
 
-typedef struct {
-    PyObject_HEAD
-    Capture *capture;
-    PyObject *environ, *record, *annotations, *request_body, *response_body, *extra_headers;
-    char keep, done;
-    char fast_record; /* the record is of the class the offsets were read from */
-} Exchange;
+typedef ExchangeCore Exchange;
 
 static PyTypeObject ExchangeType;
 
-static int
-Exchange_traverse(Exchange *self, visitproc visit, void *arg)
+static Capture *
+capture_of(Exchange *x)
 {
-    Py_VISIT(self->capture);
-    Py_VISIT(self->environ);
-    Py_VISIT(self->record);
-    Py_VISIT(self->annotations);
-    Py_VISIT(self->request_body);
-    Py_VISIT(self->response_body);
-    Py_VISIT(self->extra_headers);
-    return 0;
-}
-
-static int
-Exchange_clear(Exchange *self)
-{
-    Py_CLEAR(self->capture);
-    Py_CLEAR(self->environ);
-    Py_CLEAR(self->record);
-    Py_CLEAR(self->annotations);
-    Py_CLEAR(self->request_body);
-    Py_CLEAR(self->response_body);
-    Py_CLEAR(self->extra_headers);
-    return 0;
-}
-
-static void
-Exchange_dealloc(Exchange *self)
-{
-    PyObject_GC_UnTrack(self);
-    Exchange_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* record.<slot i> = value; -1 on failure. */
-static int
-rset(Exchange *x, int i, PyObject *value)
-{
-    if (x->fast_record) {
-        PyObject **slot = (PyObject **)((char *)x->record + x->capture->record_offsets[i]);
-        Py_INCREF(value);
-        Py_XSETREF(*slot, value);
-        return 0;
-    }
-    return PyObject_SetAttr(x->record, RECORD_KEYS[i], value);
-}
-
-/* record.<slot i>, a new reference; NULL on failure. */
-static PyObject *
-rget(Exchange *x, int i)
-{
-    if (x->fast_record) {
-        PyObject *value = *(PyObject **)((char *)x->record + x->capture->record_offsets[i]);
-        if (value == NULL) {
-            PyErr_SetObject(PyExc_AttributeError, RECORD_KEYS[i]);
-            return NULL;
-        }
-        return Py_NewRef(value);
-    }
-    return PyObject_GetAttr(x->record, RECORD_KEYS[i]);
-}
-
-/* annotations.<slot i>, borrowed; NULL (AttributeError set) when deleted. */
-static PyObject *
-aget(Exchange *x, int i)
-{
-    PyObject *value = *(PyObject **)((char *)x->annotations + x->capture->annotation_offsets[i]);
-    if (value == NULL) {
-        PyErr_Format(PyExc_AttributeError, "%s", ANNOTATION_NAMES[i]);
-    }
-    return value;
-}
-
-/* A new RequestAnnotations: a copy of the prototype's slots (its defaults), no __init__. */
-static PyObject *
-new_annotations(Capture *c)
-{
-    PyTypeObject *type = Py_TYPE(c->annotations);
-    PyObject *made = type->tp_alloc(type, 0);
-    if (made == NULL) {
-        return NULL;
-    }
-    for (int i = 0; i < c->annotation_slot_count; i++) {
-        PyObject *value = *(PyObject **)((char *)c->annotations + c->annotation_slots[i]);
-        *(PyObject **)((char *)made + c->annotation_slots[i]) = Py_XNewRef(value);
-    }
-    return made;
-}
-
-static Exchange *
-new_exchange(Capture *c, PyObject *environ, PyObject *record)
-{
-    PyObject *annotations = new_annotations(c);
-    if (annotations == NULL) {
-        return NULL;
-    }
-    Exchange *x = PyObject_GC_New(Exchange, &ExchangeType);
-    if (x == NULL) {
-        Py_DECREF(annotations);
-        return NULL;
-    }
-    x->capture = (Capture *)Py_NewRef(c);
-    x->environ = Py_NewRef(environ);
-    x->record = Py_NewRef(record);
-    x->annotations = annotations;
-    x->request_body = Py_NewRef(Py_None);
-    x->response_body = Py_NewRef(Py_None);
-    x->extra_headers = Py_NewRef(Py_None);
-    x->keep = 1;
-    x->done = 0;
-    x->fast_record = (PyObject *)Py_TYPE(record) == c->record_type;
-    PyObject_GC_Track(x);
-    return x;
-}
-
-/* Logs the exception being raised through steps.warn_failure and clears it, when it is an
- * Exception (what the Python version catches); anything else (KeyboardInterrupt) stays raised:
- * -1 then. */
-static int
-warn_current(Capture *c, const char *kind, const char *what)
-{
-    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-        return -1;
-    }
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    PyObject *result = PyObject_CallFunction(c->warn_failure, "ssO", kind, what, value != NULL ? value : Py_None);
-    Py_XDECREF(result);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(traceback);
-    if (result == NULL) {
-        PyErr_Clear(); /* the log itself failed: nothing more to do */
-    }
-    return 0;
-}
-
-/* agent.plain_config is True: no governance rules, every call kept. An agent stand-in without
- * the attribute is not plain. */
-static int
-plain_config(Capture *c)
-{
-    PyObject *plain = PyObject_GetAttr(c->agent, K_PLAIN_CONFIG);
-    if (plain == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(plain);
-    return plain == Py_True;
-}
-
-/* The sampling decision (call_filter.keep_call), without a call for the usual config. */
-static int
-decide(Exchange *x)
-{
-    Capture *c = x->capture;
-    PyObject *skip = aget(x, A_SKIP);
-    if (skip == NULL) {
-        return -1;
-    }
-    if (skip == Py_False && plain_config(c)) {
-        x->keep = 1;
-        return rset(x, R_WEIGHT, ONE);
-    }
-    PyObject *kept = PyObject_CallFunctionObjArgs(c->keep_call, c->agent, x->record, x->annotations, NULL);
-    if (kept == NULL) {
-        return -1;
-    }
-    int truth = PyObject_IsTrue(kept);
-    Py_DECREF(kept);
-    if (truth < 0) {
-        return -1;
-    }
-    x->keep = (char)truth;
-    return 0;
-}
-
-/* RequestAnnotations.apply_to(record). */
-static int
-apply_annotations(Exchange *x)
-{
-    static const int targets[] = {R_USER_ID, R_COMPANY_ID, R_SESSION_TOKEN, R_METADATA, R_ROUTE};
-    for (int i = A_USER_ID; i <= A_ROUTE; i++) {
-        PyObject *value = aget(x, i);
-        if (value == NULL || rset(x, targets[i - A_USER_ID], value) < 0) {
-            return -1;
-        }
-    }
-    return 0;
+    return (Capture *)x->owner;
 }
 
 /* Exchange.respond: the headers to send (new reference), NULL on failure. */
 static PyObject *
 respond(Exchange *x, PyObject *code, PyObject *headers)
 {
-    Capture *c = x->capture;
-    if (rset(x, R_STATUS, code) < 0) {
+    Capture *c = capture_of(x);
+    if (rset(x, R_STATUS, code) < 0 || annotate_once(x) < 0) {
         return NULL;
-    }
-    if (c->annotate != Py_None) {
-        if (done_with(PyObject_CallOneArg(c->annotate_step, (PyObject *)x)) < 0) {
-            return NULL;
-        }
     }
     int extra = x->extra_headers == NULL ? 0 : PyObject_IsTrue(x->extra_headers);
     if (extra < 0) {
@@ -500,7 +170,7 @@ respond(Exchange *x, PyObject *code, PyObject *headers)
     if (!x->keep) {
         return headers;
     }
-    if (c->has_callbacks) {
+    if (c->core.has_callbacks) {
         if (done_with(PyObject_CallFunctionObjArgs(c->identify, (PyObject *)x, headers, NULL)) < 0) {
             goto fail;
         }
@@ -516,142 +186,7 @@ fail:
     return NULL;
 }
 
-/* Exchange.keep_chunk: a chunk of a body that comes in parts, teed up to the cap. */
-static int
-keep_chunk(Exchange *x, PyObject *chunk)
-{
-    Capture *c = x->capture;
-    if (!x->keep || c->response_cap < 0) {
-        return 0;
-    }
-    if (x->response_body == NULL || x->response_body == Py_None) {
-        PyObject *cap = PyLong_FromSsize_t(c->response_cap);
-        PyObject *tee = cap == NULL ? NULL : PyObject_CallOneArg(c->body_tee, cap);
-        Py_XDECREF(cap);
-        if (tee == NULL) {
-            return -1;
-        }
-        Py_XSETREF(x->response_body, tee);
-    }
-    PyObject *tee = Py_NewRef(x->response_body);
-    int failed = done_with(PyObject_CallMethodOneArg(tee, K_ADD, chunk));
-    Py_DECREF(tee);
-    return failed;
-}
-
-/* Exchange.keep_last_chunk: the body's last chunk, or its only one (then kept as it is, no tee). */
-static int
-keep_last_chunk(Exchange *x, PyObject *chunk)
-{
-    Capture *c = x->capture;
-    Py_ssize_t cap = c->response_cap;
-    if (!x->keep || cap < 0 || x->done) {
-        return 0;
-    }
-    if (x->response_body != NULL && x->response_body != Py_None) {
-        return keep_chunk(x, chunk);
-    }
-    if (PyBytes_CheckExact(chunk) && PyBytes_GET_SIZE(chunk) <= cap) {
-        Py_ssize_t size = PyBytes_GET_SIZE(chunk);
-        PyObject *length = PyLong_FromSsize_t(size);
-        if (length == NULL) {
-            return -1;
-        }
-        int failed = rset(x, R_RESPONSE_BODY, size ? chunk : Py_None) < 0 || rset(x, R_RESPONSE_BODY_SIZE, length) < 0
-                     || rset(x, R_RESPONSE_BODY_TRUNCATED, Py_False) < 0;
-        Py_DECREF(length);
-        return failed ? -1 : 0;
-    }
-    PyObject *limit = PyLong_FromSsize_t(cap);
-    if (limit == NULL) {
-        return -1;
-    }
-    int failed = done_with(PyObject_CallFunctionObjArgs(c->keep_whole_response, x->record, chunk, limit, NULL));
-    Py_DECREF(limit);
-    return failed;
-}
-
-/* Completes the record and hands it to the agent (the part of finish that may fail). */
-static int
-finish_steps(Exchange *x, PyObject *error)
-{
-    Capture *c = x->capture;
-    PyObject *now = PyObject_CallNoArgs(c->time);
-    if (now == NULL) {
-        return -1;
-    }
-    int failed = rset(x, R_RESPONSE_TIME, now);
-    Py_DECREF(now);
-    if (failed) {
-        return -1;
-    }
-    if (error != Py_None) {
-        PyObject *name = PyObject_GetAttr((PyObject *)Py_TYPE(error), K_NAME);
-        if (name == NULL) {
-            return -1;
-        }
-        failed = rset(x, R_ERROR, name);
-        Py_DECREF(name);
-        if (failed) {
-            return -1;
-        }
-    }
-    if (!x->keep) {
-        return 0;
-    }
-    PyObject *status = rget(x, R_STATUS);
-    if (status == NULL) {
-        return -1;
-    }
-    int unstarted = PyObject_RichCompareBool(status, ZERO, Py_EQ);
-    Py_DECREF(status);
-    if (unstarted < 0) {
-        return -1;
-    }
-    if (unstarted) {
-        if (done_with(PyObject_CallFunctionObjArgs(c->decide_unstarted, (PyObject *)x, error, NULL)) < 0) {
-            return -1;
-        }
-        if (!x->keep) {
-            return 0;
-        }
-    }
-    struct {
-        PyObject *tee;
-        PyObject *method;
-    } bodies[] = {{x->request_body, K_TO_REQUEST}, {x->response_body, K_TO_RESPONSE}};
-    for (int i = 0; i < 2; i++) {
-        if (bodies[i].tee != NULL && bodies[i].tee != Py_None) {
-            PyObject *tee = Py_NewRef(bodies[i].tee);
-            int failed = done_with(PyObject_CallMethodOneArg(tee, bodies[i].method, x->record));
-            Py_DECREF(tee);
-            if (failed) {
-                return -1;
-            }
-        }
-    }
-    /* Looked up at every call: a test or a benchmark may replace the agent's submit. */
-    return done_with(PyObject_CallMethodOneArg(c->agent, K_SUBMIT, x->record));
-}
-
-/* Exchange.finish: completes the record exactly once; -1 only for what Python would not catch. */
-static int
-finish(Exchange *x, PyObject *error)
-{
-    if (x->done) {
-        return 0;
-    }
-    x->done = 1;
-    if (finish_steps(x, error) < 0) {
-        return warn_current(x->capture, "wsgi-finish", "complete an event");
-    }
-    return 0;
-}
-
 /* -- Exchange's Python methods */
-
-/* An exchange the cyclic GC cleared (its last reference in a collected cycle) records nothing more. */
-#define CLEARED(x) ((x)->capture == NULL)
 
 static PyObject *
 Exchange_respond(Exchange *self, PyObject *const *args, Py_ssize_t nargs)
@@ -666,77 +201,33 @@ Exchange_respond(Exchange *self, PyObject *const *args, Py_ssize_t nargs)
     return respond(self, args[0], args[1]);
 }
 
-static PyObject *
-Exchange_keep_chunk(Exchange *self, PyObject *chunk)
-{
-    return !CLEARED(self) && keep_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
-}
-
-static PyObject *
-Exchange_keep_last_chunk(Exchange *self, PyObject *chunk)
-{
-    return !CLEARED(self) && keep_last_chunk(self, chunk) < 0 ? NULL : Py_NewRef(Py_None);
-}
-
-static PyObject *
-Exchange_finish(Exchange *self, PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"error", NULL};
-    PyObject *error = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:finish", keywords, &error)) {
-        return NULL;
-    }
-    return !CLEARED(self) && finish(self, error) < 0 ? NULL : Py_NewRef(Py_None);
-}
-
-static PyObject *
-Exchange_get_middleware(Exchange *self, void *closure)
-{
-    return Py_NewRef(CLEARED(self) ? Py_None : self->capture->middleware);
-}
-
 static PyMethodDef Exchange_methods[] = {
     {"respond", (PyCFunction)(void (*)(void))Exchange_respond, METH_FASTCALL,
      "respond(code, headers, /)\n--\n\nRecord status and headers, ask the callbacks, decide sampling; the headers to send."},
-    {"keep_chunk", (PyCFunction)Exchange_keep_chunk, METH_O, "Tee a chunk of a body that comes in parts."},
-    {"keep_response_chunk", (PyCFunction)Exchange_keep_chunk, METH_O, "Tee a chunk of a body that comes in parts."},
-    {"keep_last_chunk", (PyCFunction)Exchange_keep_last_chunk, METH_O, "Keep the body's last (or only) chunk."},
-    {"keep_last_response_chunk", (PyCFunction)Exchange_keep_last_chunk, METH_O, "Keep the body's last (or only) chunk."},
-    {"finish", (PyCFunction)(void (*)(void))Exchange_finish, METH_VARARGS | METH_KEYWORDS,
-     "finish(error=None)\n--\n\nComplete the record exactly once and hand it over; never raises."},
+    {"keep_chunk", (PyCFunction)ExchangeCore_keep_chunk, METH_O, "Tee a chunk of a body that comes in parts."},
+    {"keep_last_chunk", (PyCFunction)ExchangeCore_keep_last_chunk, METH_O, "Keep the body's last (or only) chunk."},
+    EXCHANGE_CORE_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef Exchange_members[] = {
-    {"environ", T_OBJECT_EX, offsetof(Exchange, environ), READONLY, NULL},
-    {"record", T_OBJECT_EX, offsetof(Exchange, record), READONLY, NULL},
-    {"annotations", T_OBJECT_EX, offsetof(Exchange, annotations), READONLY, NULL},
-    {"request_body", T_OBJECT, offsetof(Exchange, request_body), 0, NULL},
-    {"response_body", T_OBJECT, offsetof(Exchange, response_body), 0, NULL},
-    {"extra_headers", T_OBJECT, offsetof(Exchange, extra_headers), 0, NULL},
-    {"keep", T_BOOL, offsetof(Exchange, keep), 0, NULL},
-    {"done", T_BOOL, offsetof(Exchange, done), 0, NULL},
+    EXCHANGE_CORE_MEMBERS("environ"),
     {NULL, 0, 0, 0, NULL},
-};
-
-static PyGetSetDef Exchange_getset[] = {
-    {"middleware", (getter)Exchange_get_middleware, NULL, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyTypeObject ExchangeType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "moesif_core._wsgi_exchange.Exchange",
     .tp_basicsize = sizeof(Exchange),
-    .tp_dealloc = (destructor)Exchange_dealloc,
+    .tp_dealloc = (destructor)ExchangeCore_dealloc,
     .tp_free = PyObject_GC_Del,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The state of one WSGI call while the app and server work on it; see moesif_core.wsgi.Exchange.",
-    .tp_traverse = (traverseproc)Exchange_traverse,
-    .tp_clear = (inquiry)Exchange_clear,
+    .tp_traverse = (traverseproc)ExchangeCore_traverse,
+    .tp_clear = (inquiry)ExchangeCore_clear,
     .tp_methods = Exchange_methods,
     .tp_members = Exchange_members,
-    .tp_getset = Exchange_getset,
+    .tp_getset = ExchangeCore_getset,
 };
 
 /* ------------------------------------------------------------------------------- StartResponse */
@@ -833,14 +324,14 @@ StartResponse_vectorcall(StartResponse *self, PyObject *const *args, size_t narg
     if (x == NULL || CLEARED(x)) {
         headers = Py_NewRef(given[1]);
     } else {
-        PyObject *code = code_of(x->capture, status);
+        PyObject *code = code_of(capture_of(x), status);
         if (code != NULL) {
             headers = respond(x, code, given[1]);
             Py_DECREF(code);
         }
     }
     if (headers == NULL) {
-        if (warn_current(x->capture, "wsgi-start-response", "record a response start") < 0) {
+        if (warn_current(&capture_of(x)->core, "wsgi-start-response", "record a response start") < 0) {
             return NULL;
         }
         headers = Py_NewRef(given[1]);
@@ -907,18 +398,13 @@ surely_no_body(PyObject *environ)
 static PyObject *
 begin(Capture *c, PyObject *environ)
 {
-    PyObject *now = PyObject_CallNoArgs(c->time);
+    PyObject *now = PyObject_CallNoArgs(c->core.time);
     if (now == NULL) {
         return NULL;
     }
-    if (!c->started) {
-        /* The first call starts the sender and the config fetch. */
-        c->started = 1;
-        if (PyObject_SetAttr(c->middleware, K_STARTED, Py_True) < 0
-            || done_with(PyObject_CallMethodNoArgs(c->agent, K_ENSURE_STARTED)) < 0) {
-            Py_DECREF(now);
-            return NULL;
-        }
+    if (start_once(&c->core) < 0) {
+        Py_DECREF(now);
+        return NULL;
     }
     if (c->skip != Py_None) {
         PyObject *skipped = PyObject_CallFunctionObjArgs(c->call_safely, K_SKIP_NAME, c->skip, c->callback_app, environ, NULL);
@@ -929,7 +415,7 @@ begin(Capture *c, PyObject *environ)
             if (truth < 0) {
                 return NULL;
             }
-            if (done_with(PyObject_CallMethodOneArg(c->agent, K_COUNT, K_SKIPPED)) < 0) {
+            if (done_with(PyObject_CallMethodOneArg(c->core.agent, K_COUNT, K_SKIPPED)) < 0) {
                 return NULL;
             }
             Py_RETURN_NONE;
@@ -955,13 +441,9 @@ begin(Capture *c, PyObject *environ)
     if (record == NULL) {
         return NULL;
     }
-    Exchange *x = new_exchange(c, environ, record);
+    Exchange *x = new_exchange(&ExchangeType, (PyObject *)c, &c->core, environ, record);
     Py_DECREF(record);
     if (x == NULL) {
-        return NULL;
-    }
-    if (PyDict_SetItem(environ, K_ANNOTATIONS, x->annotations) < 0) {
-        Py_DECREF(x);
         return NULL;
     }
     if (c->request_cap >= 0) {
@@ -988,7 +470,7 @@ static PyObject *
 Capture_begin(Capture *self, PyObject *environ)
 {
     if (!PyDict_Check(environ)) {
-        return PyObject_CallMethodOneArg(self->middleware, K_PY_BEGIN, environ);
+        return PyObject_CallMethodOneArg(self->core.middleware, K_PY_BEGIN, environ);
     }
     return begin(self, environ);
 }
@@ -1063,7 +545,7 @@ after_app(Capture *c, Exchange *x, PyObject *environ, PyObject *result)
     Py_DECREF(result);
     return tee;
 failed:
-    if (warn_current(c, "wsgi-finish", "complete an event") < 0) {
+    if (warn_current(&c->core, "wsgi-finish", "complete an event") < 0) {
         Py_DECREF(result);
         return NULL;
     }
@@ -1084,7 +566,7 @@ Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs != 2 || kwnames != NULL || !PyDict_Check(args[0])) {
         /* Not the usual call: MoesifMiddleware's Python version takes it as it is. */
-        PyObject *method = PyObject_GetAttr(self->middleware, K_PY_CALL);
+        PyObject *method = PyObject_GetAttr(self->core.middleware, K_PY_CALL);
         if (method == NULL) {
             return NULL;
         }
@@ -1095,7 +577,7 @@ Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject
     PyObject *environ = args[0], *start_response = args[1];
     PyObject *begun = begin(self, environ);
     if (begun == NULL) {
-        if (warn_current(self, "wsgi-begin", "start capturing a call") < 0) {
+        if (warn_current(&self->core, "wsgi-begin", "start capturing a call") < 0) {
             return NULL;
         }
     }
@@ -1104,14 +586,14 @@ Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject
         return call_app(self, environ, start_response);
     }
     Exchange *x = (Exchange *)begun;
-    if (!plain_config(self)) {
-        PyObject *governor = PyObject_CallMethodNoArgs(self->middleware, K_GOVERNOR);
-        if (governor == NULL && warn_current(self, "wsgi-governance", "apply governance") < 0) {
+    if (!plain_config(&self->core)) {
+        PyObject *governor = PyObject_CallMethodNoArgs(self->core.middleware, K_GOVERNOR);
+        if (governor == NULL && warn_current(&self->core, "wsgi-governance", "apply governance") < 0) {
             Py_DECREF(x);
             return NULL;
         }
         if (governor != NULL && governor != Py_None) {
-            PyObject *blocked = PyObject_CallMethodObjArgs(self->middleware, K_GOVERN, governor, (PyObject *)x, environ,
+            PyObject *blocked = PyObject_CallMethodObjArgs(self->core.middleware, K_GOVERN, governor, (PyObject *)x, environ,
                                                            start_response, NULL);
             Py_DECREF(governor);
             if (blocked == NULL || blocked != Py_None) {
@@ -1199,26 +681,18 @@ PyInit__wsgi_exchange(void)
         PyObject **target;
         const char *text;
     } strings[] = {
-        {&K_ANNOTATIONS, "moesif"}, {&K_CONTENT_LENGTH, "CONTENT_LENGTH"}, {&K_TRANSFER_ENCODING, "HTTP_TRANSFER_ENCODING"},
+        {&K_CONTENT_LENGTH, "CONTENT_LENGTH"}, {&K_TRANSFER_ENCODING, "HTTP_TRANSFER_ENCODING"},
         {&K_FILE_WRAPPER, "wsgi.file_wrapper"}, {&K_TXN_HEADER, "X-Moesif-Transaction-Id"}, {&K_PAIRS, "pairs"},
-        {&K_SKIP_NAME, "SKIP"}, {&K_SKIPPED, "skipped"}, {&K_SUBMIT, "submit"},
-        {&K_PLAIN_CONFIG, "plain_config"}, {&K_GOVERNOR, "governor"}, {&K_GOVERN, "_govern"},
-        {&K_ENSURE_STARTED, "ensure_started"}, {&K_COUNT, "count"}, {&K_STARTED, "_started"},
-        {&K_TO_REQUEST, "to_request"}, {&K_TO_RESPONSE, "to_response"}, {&K_ADD, "add"}, {&K_NAME, "__name__"},
+        {&K_SKIP_NAME, "SKIP"}, {&K_SKIPPED, "skipped"}, {&K_GOVERN, "_govern"}, {&K_COUNT, "count"},
         {&K_PY_CALL, "_py_call"}, {&K_PY_BEGIN, "_py_begin_exchange"},
     };
+    if (core_module_init() < 0) {
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {
             return NULL;
         }
-    }
-    for (int i = 0; i < R_COUNT; i++) {
-        if ((RECORD_KEYS[i] = PyUnicode_InternFromString(RECORD_NAMES[i])) == NULL) {
-            return NULL;
-        }
-    }
-    if ((ZERO = PyLong_FromLong(0)) == NULL || (ONE = PyLong_FromLong(1)) == NULL) {
-        return NULL;
     }
     if (PyType_Ready(&CaptureType) < 0 || PyType_Ready(&ExchangeType) < 0 || PyType_Ready(&StartResponseType) < 0) {
         return NULL;

@@ -15,28 +15,34 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._version import __version__
 from .agent_api import AgentApi
 from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
-from .body_tee import BodyTee, ResponseBodyKeeper
+from .body_tee import (
+    BodyTee,
+    ResponseBodyKeeper,
+    keep_whole_response,  # noqa: F401  (a step the C path calls, see _native_capture)
+)
 from .call_filter import keep_call
 from .callbacks import acall_safely
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
-from .log import warn_once
+from .log import warn_failure
 from .masking import TRANSACTION_ID_HEADER
-from .record import RawExchange, record_from_scope
+from .native import native_part
+from .record import RawExchange, native_record_from_scope, record_from_scope
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .agent import Agent
 
-__all__ = ["AsgiRequest", "AsgiResponse", "Exchange", "MoesifMiddleware"]
+__all__ = ["NATIVE", "AsgiRequest", "AsgiResponse", "CallExchange", "Exchange", "MoesifMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +51,14 @@ Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _TXN_HEADER = TRANSACTION_ID_HEADER.encode("latin-1")
+
+try:
+    _native: Any = native_part("_asgi_exchange", 1)
+except ImportError:
+    _native = None
+
+#: Whether the usual HTTP call runs in C (``_asgi_exchange.c``); else all of it is the Python below.
+NATIVE: Final = _native is not None
 
 
 class Headers(Mapping[str, str]):
@@ -184,7 +198,7 @@ class Exchange(ResponseBodyKeeper):
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
         message = self._record_start(message)
         if self.keep:
-            await self._identify(self.record.response_headers)
+            await identify(self, self.record.response_headers)
             self.keep = keep_call(self.middleware.agent, self.record, self.annotations)
         return message
 
@@ -214,7 +228,7 @@ class Exchange(ResponseBodyKeeper):
         record.response_headers = headers if txn is None else [*headers, (TRANSACTION_ID_HEADER, txn)]
         record.response_header_style = "pairs"
         if self.middleware.annotate is not None:
-            self._annotate()
+            annotate(self)
         if self.keep:
             self.annotations.apply_to(record)
             self.keep = keep_call(self.middleware.agent, record, self.annotations)
@@ -228,55 +242,15 @@ class Exchange(ResponseBodyKeeper):
         txn = record.transaction_id
         if extra or txn is not None:
             if extra:
-                names = {name for name, _ in extra}
-                headers = [(k, v) for k, v in headers if bytes(k).lower() not in names] + extra
+                headers = merge_header_pairs(headers, extra)
             if txn is not None:
                 headers = [*headers, (_TXN_HEADER, txn.encode("latin-1"))]
             message = {**message, "headers": headers}
         record.response_headers = headers
         record.response_header_style = "asgi"
         if self.middleware.annotate is not None:
-            self._annotate()
+            annotate(self)
         return message
-
-    def _annotate(self) -> None:
-        try:
-            self.middleware.annotate(self.scope, self.annotations)  # type: ignore[misc]
-        except Exception as exc:  # never lose the call over a route name
-            warn_once("asgi-annotate", "moesif: could not read the route of a call (%s: %s)", type(exc).__name__, exc)
-
-    async def _identify(self, headers: list[tuple[bytes, bytes]]) -> None:
-        mw = self.middleware
-        if not mw.has_callbacks:
-            self.annotations.apply_to(self.record)
-            return
-        settings = mw.settings
-        request = mw.make_request(self.scope)
-        response = AsgiResponse(self.record.status, headers)
-        ann = self.annotations
-        record = self.record
-        if await acall_safely("SKIP", settings.skip, request, response):
-            ann.skip = True
-            return
-        record.user_id = (
-            ann.user_id
-            if ann.user_id is not None
-            else await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
-        )
-        record.company_id = (
-            ann.company_id
-            if ann.company_id is not None
-            else await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
-        )
-        record.session_token = (
-            ann.session_token
-            if ann.session_token is not None
-            else await acall_safely("GET_SESSION_TOKEN", settings.get_session_token, request, response)
-        )
-        metadata = await acall_safely("GET_METADATA", settings.get_metadata, request, response)
-        record.metadata = ann.merged_metadata(metadata)
-        if ann.route is not None:
-            record.route = ann.route
 
     def finish(self, error: BaseException | None = None) -> None:
         """Complete the record exactly once and hand it over; never raises."""
@@ -288,25 +262,139 @@ class Exchange(ResponseBodyKeeper):
             record.response_time = time.time()
             if error is not None:
                 record.error = type(error).__name__
-            if record.status == 0:
-                # No response started: the app raised, or the client left before it answered.
-                if error is None or isinstance(error, asyncio.CancelledError):
-                    record.status = 499
-                else:
-                    record.status = 500
-                if self.middleware.annotate is not None:
-                    self._annotate()
-                self.annotations.apply_to(self.record)
-                self.keep = keep_call(self.middleware.agent, record, self.annotations)
             if not self.keep:
                 return
+            if record.status == 0:
+                decide_unstarted(self, error)
+                if not self.keep:
+                    return
             if self.request_body is not None:
                 self.request_body.to_request(record)
             if self.response_body is not None:
                 self.response_body.to_response(record)
             self.middleware.agent.submit(record)
         except Exception as exc:
-            warn_once("asgi-finish", "moesif: could not complete an event (%s: %s)", type(exc).__name__, exc)
+            warn_failure("asgi-finish", "complete an event", exc)
+
+
+class CallExchange(Protocol):
+    """What the steps below read and write of an exchange: :class:`Exchange`, or the C one."""
+
+    @property
+    def middleware(self) -> MoesifMiddleware: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def record(self) -> RawExchange: ...
+    @property
+    def annotations(self) -> RequestAnnotations: ...
+
+    keep: bool
+    request_body: BodyTee | None
+
+    def keep_request_chunk(self, chunk: bytes, /) -> None: ...
+    def finish(self, error: BaseException | None = None) -> None: ...
+
+
+# -- steps both exchanges share -------------------------------------------------------------
+# The C request path (``_asgi_exchange.c``) does the usual call itself and calls these for the
+# rest, so each rare case is written once.
+
+
+def annotate(exchange: CallExchange) -> None:
+    """Let the integration note what only its framework knows (the matched route)."""
+    try:
+        exchange.middleware.annotate(exchange.scope, exchange.annotations)  # type: ignore[misc]
+    except Exception as exc:  # never lose the call over a route name
+        warn_failure("asgi-annotate", "read the route of a call", exc)
+
+
+async def identify(exchange: CallExchange, headers: list[tuple[bytes, bytes]]) -> None:
+    """Ask the user's callbacks (``SKIP`` first) who made the call; what the app said goes first."""
+    mw = exchange.middleware
+    ann = exchange.annotations
+    record = exchange.record
+    if not mw.has_callbacks:
+        ann.apply_to(record)
+        return
+    settings = mw.settings
+    request = mw.make_request(exchange.scope)
+    response = AsgiResponse(record.status, headers)
+    if await acall_safely("SKIP", settings.skip, request, response):
+        ann.skip = True
+        return
+    record.user_id = (
+        ann.user_id if ann.user_id is not None else await acall_safely("IDENTIFY_USER", settings.identify_user, request, response)
+    )
+    record.company_id = (
+        ann.company_id
+        if ann.company_id is not None
+        else await acall_safely("IDENTIFY_COMPANY", settings.identify_company, request, response)
+    )
+    record.session_token = (
+        ann.session_token
+        if ann.session_token is not None
+        else await acall_safely("GET_SESSION_TOKEN", settings.get_session_token, request, response)
+    )
+    metadata = await acall_safely("GET_METADATA", settings.get_metadata, request, response)
+    record.metadata = ann.merged_metadata(metadata)
+    if ann.route is not None:
+        record.route = ann.route
+
+
+def decide_unstarted(exchange: CallExchange, error: BaseException | None) -> None:
+    """No response started: the app raised (500), or the client left before it answered (499).
+
+    What the app said about the call still counts; callbacks have no response to see.
+    """
+    record = exchange.record
+    record.status = 499 if error is None or isinstance(error, asyncio.CancelledError) else 500
+    mw = exchange.middleware
+    if mw.annotate is not None:
+        annotate(exchange)
+    exchange.annotations.apply_to(record)
+    exchange.keep = keep_call(mw.agent, record, exchange.annotations)
+
+
+def merge_header_pairs(headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with those a governance rule sets (lower-case names) in place of the app's."""
+    names = {name for name, _ in extra}
+    return [(k, v) for k, v in headers if bytes(k).lower() not in names] + extra
+
+
+def tee_receive(exchange: CallExchange, receive: Receive) -> Receive:
+    """The ``receive`` the app gets when its request body is logged: each chunk is kept as it passes."""
+
+    async def capture_receive() -> Message:
+        message = await receive()
+        try:
+            if message.get("type") == "http.request":
+                exchange.keep_request_chunk(message.get("body", b""))
+        except Exception as exc:
+            warn_failure("asgi-receive", "record a request chunk", exc)
+        return message
+
+    return capture_receive
+
+
+async def identify_then_send(
+    exchange: CallExchange, headers: list[tuple[bytes, bytes]], message: Message, original: Message, send: Send
+) -> None:
+    """The response start with callbacks, once its status and headers are recorded: they are
+    awaited before ``message`` goes out (``original``, the app's own, when we failed)."""
+    try:
+        await identify(exchange, headers)
+        exchange.keep = keep_call(exchange.middleware.agent, exchange.record, exchange.annotations)
+    except Exception as exc:
+        warn_failure("asgi-send", "record a response message", exc)
+        message = original
+    await send(message)
+
+
+async def send_then_finish(exchange: CallExchange, send: Send, message: Message) -> None:
+    """The last response message: the call completes once it went out."""
+    await send(message)
+    exchange.finish()
 
 
 class MoesifMiddleware(AgentApi):
@@ -358,6 +446,9 @@ class MoesifMiddleware(AgentApi):
         self.response_cap = settings_.log_body_max_bytes if settings_.log_body else -1
         self._gate = GovernanceGate(self.agent)
         self._started = False
+        # The C request path, when built: made last, it reads what is set above (and nothing
+        # above changes after this).
+        self._native = self._native_capture()
         if self.settings.capture_outgoing_requests:
             from .outgoing import start_capture
 
@@ -367,7 +458,35 @@ class MoesifMiddleware(AgentApi):
         """The ``request`` object callbacks get for ``scope``."""
         return self._request_factory(scope)
 
+    def _native_capture(self) -> Any:
+        if _native is None:
+            return None
+        settings = self.settings
+        return _native.Capture(
+            middleware=self,
+            steps=sys.modules[__name__],
+            make_record=native_record_from_scope,
+            record_from_scope=record_from_scope,
+            record_type=RawExchange,
+            annotations=RequestAnnotations(),
+            request_cap=settings.log_body_max_bytes if settings.log_body else -1,
+            with_transaction_id=not settings.disabled_transaction_id,
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        native = self._native
+        if native is not None:
+            # The usual HTTP call, begun in C: the app gets the C send wrapper (None: not the
+            # usual call -- no HTTP scope, governance rules, our own failure -- served below).
+            call = native(scope, receive, send)
+            if call is not None:
+                try:
+                    await self.app(scope, call.receive, call)
+                except BaseException as exc:
+                    call.finish(exc)
+                    raise
+                call.finish()
+                return
         kind = scope.get("type")
         if kind == "http":
             await self._http(scope, receive, send)
@@ -380,7 +499,7 @@ class MoesifMiddleware(AgentApi):
         try:
             exchange, has_body = self.begin_exchange(scope)
         except Exception as exc:  # our own bug: serve the app as if we were not here
-            warn_once("asgi-begin", "moesif: could not start capturing a call (%s: %s)", type(exc).__name__, exc)
+            warn_failure("asgi-begin", "start capturing a call", exc)
             await self.app(scope, receive, send)
             return
         if exchange is None:
@@ -389,24 +508,14 @@ class MoesifMiddleware(AgentApi):
 
         app_receive = receive
         if has_body and exchange.request_body is not None:
-
-            async def capture_receive() -> Message:
-                message = await receive()
-                try:
-                    if message.get("type") == "http.request":
-                        exchange.keep_request_chunk(message.get("body", b""))
-                except Exception as exc:
-                    warn_once("asgi-receive", "moesif: could not record a request chunk (%s: %s)", type(exc).__name__, exc)
-                return message
-
-            app_receive = capture_receive
+            app_receive = tee_receive(exchange, receive)
 
         governor = self.governor()
         if governor is not None:
             try:
                 decision, app_receive = await self._govern(governor, exchange, scope, app_receive, has_body)
             except Exception as exc:  # our own bug: the call goes to the app as if no rule existed
-                warn_once("asgi-governance", "moesif: governance could not be applied (%s: %s)", type(exc).__name__, exc)
+                warn_failure("asgi-governance", "apply governance", exc)
                 decision = None
             if decision is not None:
                 await self._answer_blocked(exchange, decision, send)
@@ -430,7 +539,7 @@ class MoesifMiddleware(AgentApi):
                 elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
                     last = not message.get("more_body", False)
             except Exception as exc:
-                warn_once("asgi-send", "moesif: could not record a response message (%s: %s)", type(exc).__name__, exc)
+                warn_failure("asgi-send", "record a response message", exc)
             await send(message)
             if last:
                 exchange.finish()

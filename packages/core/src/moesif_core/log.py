@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Final
 
-__all__ = ["logger", "warn_once", "warn_rate_limited"]
+__all__ = ["logger", "warn_failure", "warn_once", "warn_rate_limited"]
 
 logger: Final = logging.getLogger("moesif")
 
@@ -39,6 +39,11 @@ def warn_once(kind: str, message: str, *args: object, exc_info: bool = False) ->
         logger.warning(message, *args, exc_info=exc_info)
     elif logger.isEnabledFor(logging.DEBUG):
         logger.debug(message, *args, exc_info=exc_info)
+
+
+def warn_failure(kind: str, what: str, exc: BaseException) -> None:
+    """One line for our own failure to ``what`` (a capture layer's step); the call goes on."""
+    warn_once(kind, "moesif: could not %s (%s: %s)", what, type(exc).__name__, exc)
 
 
 def warn_rate_limited(kind: str, message: str, *args: object, interval: float = 60.0) -> None:

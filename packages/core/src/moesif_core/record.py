@@ -20,6 +20,7 @@ __all__ = [
     "RawExchange",
     "hand_over",
     "native_record_from_environ",
+    "native_record_from_scope",
     "new_transaction_id",
     "record_from_environ",
     "record_from_scope",
@@ -156,11 +157,14 @@ def _record_from_environ(environ: dict[str, Any], now: float, with_transaction_i
 
 
 _native_maker = native_record_maker(RawExchange(), RECORD_OVERHEAD_BYTES)
-#: The C half of :func:`record_from_environ` (None when not built): a record, or None for the Python version.
+#: The C halves of :func:`record_from_environ` and :func:`record_from_scope` (None when not built): what
+#: they make, or None for the Python version.
 native_record_from_environ: Callable[[dict[str, Any], float, bool], RawExchange | None] | None = (
     _native_maker.from_environ if _native_maker is not None else None
 )
-_native_scope_record = _native_maker.from_scope if _native_maker is not None else None
+native_record_from_scope: Callable[[MutableMapping[str, Any], float, bool], tuple[RawExchange, bool] | None] | None = (
+    _native_maker.from_scope if _native_maker is not None else None
+)
 
 
 def _hand_over(record: RawExchange) -> int:
@@ -241,8 +245,8 @@ def record_from_scope(scope: MutableMapping[str, Any], now: float, with_transact
     The counterpart of :func:`record_from_environ`: in C for the usual scope (its header list
     read once, no Python loop over it), in Python for anything the C version hands back.
     """
-    if _native_scope_record is not None:
-        made: tuple[RawExchange, bool] | None = _native_scope_record(scope, now, with_transaction_id)
+    if native_record_from_scope is not None:
+        made: tuple[RawExchange, bool] | None = native_record_from_scope(scope, now, with_transaction_id)
         if made is not None:
             return made
     return _record_from_scope(scope, now, with_transaction_id)

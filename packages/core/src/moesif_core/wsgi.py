@@ -34,7 +34,7 @@ from .call_filter import keep_call
 from .callbacks import call_safely
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
-from .log import logger, warn_once
+from .log import logger, warn_failure, warn_once
 from .native import native_part
 from .record import RawExchange, native_record_from_environ, record_from_environ
 from .settings import Settings
@@ -252,11 +252,6 @@ class Exchange(ResponseBodyKeeper):
 # -- steps both exchanges share -------------------------------------------------------------
 # The C exchange (``_wsgi_exchange.c``) does the usual call itself and calls these for the rest,
 # so each rare case is written once.
-
-
-def warn_failure(kind: str, what: str, exc: BaseException) -> None:
-    """One log line for our own failure to ``what``; the call goes on."""
-    warn_once(kind, "moesif: could not %s (%s: %s)", what, type(exc).__name__, exc)
 
 
 def annotate(exchange: CallExchange) -> None:
