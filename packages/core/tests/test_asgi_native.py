@@ -267,13 +267,22 @@ def _comparable_message(message: Any, r: dict[str, Any]) -> Any:
     return comparable
 
 
+def _name(key: Any) -> str:
+    return key.lower() if isinstance(key, str) else bytes(key).decode("latin-1").lower()
+
+
+def _comparable_id(value: Any, client: str | None) -> Any:
+    text = value if isinstance(value, str) else bytes(value).decode("latin-1")
+    return value if text == client else "generated"
+
+
 def _comparable(name: str, value: Any, r: dict[str, Any]) -> Any:
     """A generated id is random: compared by whether there is one (and equal when the client sent it)."""
     client = r["client_id"].decode() if r["client_id"] is not None else None
     if name == "transaction_id":
         return value if value is None or value == client else "generated"
     if name == "response_headers" and isinstance(value, list):
-        return [(k, v if v.decode() == client else b"generated") if bytes(k).lower() == _TXN else (k, v) for k, v in value]
+        return [(k, _comparable_id(v, client)) if _name(k) == "x-moesif-transaction-id" else (k, v) for k, v in value]
     return value
 
 
@@ -368,3 +377,81 @@ def test_a_capture_is_made_once() -> None:
             request_cap=-1,
             with_transaction_id=True,
         )
+
+
+# -- the exchange driven directly, as Falcon's ASGI component and the governance path drive it ----------------------
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("start"), st.sampled_from([200, 503, "x"]), st.sampled_from([[(b"x-a", b"1")], None])),
+        st.tuples(st.just("on_response_start"), st.sampled_from([200, 404]), st.sampled_from([[(b"x-a", b"1")], []])),
+        st.tuples(st.just("start_pairs"), st.sampled_from([200, 201]), st.sampled_from([[("X-A", "1")], []])),
+        st.tuples(st.just("request_chunk"), st.binary(max_size=6), st.none()),
+        st.tuples(st.just("chunk"), chunk, st.none()),
+        st.tuples(st.just("last_chunk"), chunk, st.none()),
+        st.tuples(st.just("finish"), st.sampled_from([None, "error", "cancelled"]), st.none()),
+    ),
+    max_size=6,
+)
+
+
+def drive(native: bool, script: list[tuple[Any, ...]], c: dict[str, Any], extra: bool, has_body: bool) -> dict[str, Any]:
+    agent = RecordingAgent()
+    agent.rate = c["rate"]
+    middleware = asgi.MoesifMiddleware(
+        make_app({"shape": "no-start", "read_body": False, "annotation": None, "message_type": "dict", "body_key": True}),
+        make_settings(c),
+        agent=agent,  # type: ignore[arg-type]
+        annotate=make_annotate(c["annotate"]),
+    )
+    if not native:
+        middleware._native = None
+    scope = make_scope({"body": [b"hello"] if has_body else None, "client_id": None, "send_fails": None})
+    random.seed(7)
+    exchange, body = middleware.begin_exchange(scope)
+    assert exchange is not None and (type(exchange) is not asgi.Exchange) == native
+    if extra:
+        exchange.extra_headers = [(b"x-rate-limit", b"0")]
+    returned: list[Any] = [body]
+
+    async def run() -> None:
+        for name, value, headers in script:
+            try:
+                if name == "start":
+                    message = {"type": "http.response.start", "status": value}
+                    if headers is not None:
+                        message["headers"] = headers
+                    returned.append(_comparable_message(exchange.start(message), {"client_id": None}))
+                elif name == "on_response_start":
+                    message = {"type": "http.response.start", "status": value, "headers": headers}
+                    sent = await exchange.on_response_start(message)
+                    returned.append(_comparable_message(sent, {"client_id": None}))
+                elif name == "start_pairs":
+                    returned.append(exchange.start_pairs(value, headers))
+                elif name == "request_chunk":
+                    returned.append(exchange.keep_request_chunk(value))
+                elif name == "chunk":
+                    returned.append(exchange.keep_response_chunk(value))
+                elif name == "last_chunk":
+                    returned.append(exchange.keep_last_response_chunk(value))
+                else:
+                    error = {None: None, "error": AppFailed("x"), "cancelled": asyncio.CancelledError()}[value]
+                    returned.append(exchange.finish(error))
+            except Exception as exc:  # what each raises must be the same too
+                returned.append(f"raised {type(exc).__name__}")
+
+    asyncio.run(run())
+    exchange.finish()
+    return {
+        "returned": returned,
+        "state": (exchange.keep, exchange.done),
+        "records": [{name: _comparable(name, getattr(r, name), {"client_id": None}) for name in _SLOTS} for r in agent.records],
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=steps, c=configs, extra=st.booleans(), has_body=st.booleans())
+def test_the_c_exchange_driven_directly_records_what_the_python_one_records(
+    script: list[tuple[Any, ...]], c: dict[str, Any], extra: bool, has_body: bool
+) -> None:
+    assert drive(True, script, c, extra, has_body) == drive(False, script, c, extra, has_body)

@@ -27,7 +27,7 @@
 #include "_exchange_core.h"
 
 static PyObject *K_TYPE, *K_HTTP, *K_START, *K_BODY_MESSAGE, *K_BODY, *K_PATHSEND, *K_ZEROCOPYSEND, *K_STATUS, *K_HEADERS;
-static PyObject *K_MORE_BODY, *K_ASGI, *K_GET, *TXN_HEADER, *EMPTY;
+static PyObject *K_MORE_BODY, *K_ASGI, *K_PAIRS, *K_GET, *K_PY_BEGIN, *TXN_HEADER, *TXN_HEADER_TEXT, *EMPTY;
 
 /* ------------------------------------------------------------------------------- Capture */
 
@@ -37,13 +37,15 @@ typedef struct {
     Core core;
     PyObject *make_record, *record_from_scope;
     /* steps (moesif_core.asgi) */
-    PyObject *tee_receive, *merge_header_pairs, *identify_then_send, *send_then_finish;
+    PyObject *tee_receive, *merge_header_pairs, *identify_then_send, *send_then_finish, *identify_and_decide;
+    PyObject *start_pairs_encoded;
     Py_ssize_t request_cap;
     int with_transaction_id;
 } Capture;
 
 #define CAPTURE_OBJECTS(X)                                                                                           \
-    X(make_record) X(record_from_scope) X(tee_receive) X(merge_header_pairs) X(identify_then_send) X(send_then_finish)
+    X(make_record) X(record_from_scope) X(tee_receive) X(merge_header_pairs) X(identify_then_send) X(send_then_finish) \
+    X(identify_and_decide) X(start_pairs_encoded)
 
 static int
 Capture_traverse(Capture *self, visitproc visit, void *arg)
@@ -103,7 +105,9 @@ Capture_init(Capture *self, PyObject *args, PyObject *kwargs)
     if (take_attr(&self->tee_receive, steps, "tee_receive") < 0
         || take_attr(&self->merge_header_pairs, steps, "merge_header_pairs") < 0
         || take_attr(&self->identify_then_send, steps, "identify_then_send") < 0
-        || take_attr(&self->send_then_finish, steps, "send_then_finish") < 0) {
+        || take_attr(&self->send_then_finish, steps, "send_then_finish") < 0
+        || take_attr(&self->identify_and_decide, steps, "identify_and_decide") < 0
+        || take_attr(&self->start_pairs_encoded, steps, "start_pairs_encoded") < 0) {
         return -1;
     }
     self->vectorcall = (vectorcallfunc)Capture_vectorcall;
@@ -121,45 +125,6 @@ capture_of(Exchange *x)
 {
     return (Capture *)x->owner;
 }
-
-/* Exchange.keep_request_chunk: a chunk of the request body, teed when it is logged. */
-static PyObject *
-Exchange_keep_request_chunk(Exchange *self, PyObject *chunk)
-{
-    if (CLEARED(self) || self->request_body == NULL || self->request_body == Py_None) {
-        Py_RETURN_NONE;
-    }
-    PyObject *tee = Py_NewRef(self->request_body);
-    PyObject *result = PyObject_CallMethodOneArg(tee, K_ADD, chunk);
-    Py_DECREF(tee);
-    return result;
-}
-
-static PyMethodDef Exchange_methods[] = {
-    {"keep_request_chunk", (PyCFunction)Exchange_keep_request_chunk, METH_O, "Tee a chunk of the request body."},
-    EXCHANGE_CORE_METHODS,
-    {NULL, NULL, 0, NULL},
-};
-
-static PyMemberDef Exchange_members[] = {
-    EXCHANGE_CORE_MEMBERS("scope"),
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyTypeObject ExchangeType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "moesif_core._asgi_exchange.Exchange",
-    .tp_basicsize = sizeof(Exchange),
-    .tp_dealloc = (destructor)ExchangeCore_dealloc,
-    .tp_free = PyObject_GC_Del,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The state of one ASGI call while the app and server work on it; see moesif_core.asgi.Exchange.",
-    .tp_traverse = (traverseproc)ExchangeCore_traverse,
-    .tp_clear = (inquiry)ExchangeCore_clear,
-    .tp_methods = Exchange_methods,
-    .tp_members = Exchange_members,
-    .tp_getset = ExchangeCore_getset,
-};
 
 /* ------------------------------------------------------------------------------- messages */
 
@@ -260,6 +225,140 @@ done:
     Py_XDECREF(headers);
     return sent;
 }
+
+/* Exchange.keep_request_chunk: a chunk of the request body, teed when it is logged. */
+static PyObject *
+Exchange_keep_request_chunk(Exchange *self, PyObject *chunk)
+{
+    if (CLEARED(self) || self->request_body == NULL || self->request_body == Py_None) {
+        Py_RETURN_NONE;
+    }
+    PyObject *tee = Py_NewRef(self->request_body);
+    PyObject *result = PyObject_CallMethodOneArg(tee, K_ADD, chunk);
+    Py_DECREF(tee);
+    return result;
+}
+
+/* Exchange.start: the response start for a middleware without callbacks; the message to send. */
+static PyObject *
+Exchange_start(Exchange *self, PyObject *message)
+{
+    if (CLEARED(self)) {
+        return Py_NewRef(message);
+    }
+    PyObject *headers = NULL;
+    PyObject *sent = record_start(self, message, &headers);
+    if (sent == NULL) {
+        return NULL;
+    }
+    Py_DECREF(headers);
+    if (self->keep && (apply_annotations(self) < 0 || decide(self) < 0)) {
+        Py_DECREF(sent);
+        return NULL;
+    }
+    return sent;
+}
+
+/* Exchange.on_response_start: the response start recorded now, the callbacks awaited in the
+ * coroutine returned (steps.identify_and_decide), which gives the message to send. */
+static PyObject *
+Exchange_on_response_start(Exchange *self, PyObject *message)
+{
+    if (CLEARED(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "on_response_start() on a collected exchange");
+        return NULL;
+    }
+    PyObject *headers = NULL;
+    PyObject *sent = record_start(self, message, &headers);
+    if (sent == NULL) {
+        return NULL;
+    }
+    PyObject *awaitable = PyObject_CallFunctionObjArgs(capture_of(self)->identify_and_decide, (PyObject *)self, headers, sent, NULL);
+    Py_DECREF(headers);
+    Py_DECREF(sent);
+    return awaitable;
+}
+
+/* Exchange.start_pairs: the response start from text pairs (Falcon's resp), for a middleware
+ * without callbacks; a governance rule's headers go through steps.start_pairs_encoded. */
+static PyObject *
+Exchange_start_pairs(Exchange *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "start_pairs() takes 2 positional arguments but %zd were given", nargs);
+        return NULL;
+    }
+    if (CLEARED(self)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *status = args[0], *headers = args[1];
+    int extra = self->extra_headers == NULL ? 0 : PyObject_IsTrue(self->extra_headers);
+    if (extra < 0) {
+        return NULL;
+    }
+    if (extra) {
+        return PyObject_CallFunctionObjArgs(capture_of(self)->start_pairs_encoded, (PyObject *)self, status, headers, NULL);
+    }
+    if (rset(self, R_STATUS, status) < 0) {
+        return NULL;
+    }
+    PyObject *txn = rget(self, R_TRANSACTION_ID);
+    if (txn == NULL) {
+        return NULL;
+    }
+    PyObject *recorded;
+    if (txn == Py_None) {
+        recorded = Py_NewRef(headers);
+    } else {
+        /* [*headers, (TRANSACTION_ID_HEADER, txn)] */
+        PyObject *pair = PyTuple_Pack(2, TXN_HEADER_TEXT, txn);
+        recorded = pair == NULL ? NULL : PySequence_List(headers);
+        if (recorded != NULL && PyList_Append(recorded, pair) < 0) {
+            Py_CLEAR(recorded);
+        }
+        Py_XDECREF(pair);
+    }
+    Py_DECREF(txn);
+    if (recorded == NULL) {
+        return NULL;
+    }
+    int failed = rset(self, R_RESPONSE_HEADERS, recorded) < 0 || rset(self, R_RESPONSE_HEADER_STYLE, K_PAIRS) < 0
+                 || annotate_once(self) < 0 || (self->keep && (apply_annotations(self) < 0 || decide(self) < 0));
+    Py_DECREF(recorded);
+    return failed ? NULL : Py_NewRef(Py_None);
+}
+
+static PyMethodDef Exchange_methods[] = {
+    {"keep_request_chunk", (PyCFunction)Exchange_keep_request_chunk, METH_O, "Tee a chunk of the request body."},
+    {"start", (PyCFunction)Exchange_start, METH_O,
+     "start(message, /)\n--\n\nThe response start for a middleware without callbacks: the message to send."},
+    {"on_response_start", (PyCFunction)Exchange_on_response_start, METH_O,
+     "on_response_start(message, /)\n--\n\nRecord the start, then await the callbacks: the message to send."},
+    {"start_pairs", (PyCFunction)(void (*)(void))Exchange_start_pairs, METH_FASTCALL,
+     "start_pairs(status, headers, /)\n--\n\nThe response start from text pairs, for a middleware without callbacks."},
+    EXCHANGE_CORE_METHODS,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Exchange_members[] = {
+    EXCHANGE_CORE_MEMBERS("scope"),
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ExchangeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesif_core._asgi_exchange.Exchange",
+    .tp_basicsize = sizeof(Exchange),
+    .tp_dealloc = (destructor)ExchangeCore_dealloc,
+    .tp_free = PyObject_GC_Del,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The state of one ASGI call while the app and server work on it; see moesif_core.asgi.Exchange.",
+    .tp_traverse = (traverseproc)ExchangeCore_traverse,
+    .tp_clear = (inquiry)ExchangeCore_clear,
+    .tp_methods = Exchange_methods,
+    .tp_members = Exchange_members,
+    .tp_getset = ExchangeCore_getset,
+};
 
 /* ------------------------------------------------------------------------------- Send */
 
@@ -479,9 +578,10 @@ usual_call(Capture *c, PyObject *scope)
     return governor == Py_None;
 }
 
-/* MoesifMiddleware.begin_exchange and the wrappers: the Send the app gets, NULL on failure. */
-static PyObject *
-begin(Capture *c, PyObject *scope, PyObject *receive, PyObject *send)
+/* MoesifMiddleware.begin_exchange for a dict scope: a new Exchange (its request body teed when
+ * it has one and LOG_BODY is on), *has_body set; NULL on failure. */
+static Exchange *
+begin_exchange(Capture *c, PyObject *scope, int *has_body)
 {
     PyObject *now = PyObject_CallNoArgs(c->core.time);
     if (now == NULL) {
@@ -516,14 +616,13 @@ begin(Capture *c, PyObject *scope, PyObject *receive, PyObject *send)
         PyErr_SetString(PyExc_TypeError, "a scope's record is a (record, has_body) pair");
         return NULL;
     }
-    int has_body = PyObject_IsTrue(PyTuple_GET_ITEM(made, 1));
-    Exchange *x = has_body < 0 ? NULL : new_exchange(&ExchangeType, (PyObject *)c, &c->core, scope, PyTuple_GET_ITEM(made, 0));
+    *has_body = PyObject_IsTrue(PyTuple_GET_ITEM(made, 1));
+    Exchange *x = *has_body < 0 ? NULL : new_exchange(&ExchangeType, (PyObject *)c, &c->core, scope, PyTuple_GET_ITEM(made, 0));
     Py_DECREF(made);
     if (x == NULL) {
         return NULL;
     }
-    PyObject *app_receive;
-    if (has_body && c->request_cap >= 0) {
+    if (*has_body && c->request_cap >= 0) {
         PyObject *cap = PyLong_FromSsize_t(c->request_cap);
         PyObject *tee = cap == NULL ? NULL : PyObject_CallOneArg(c->core.body_tee, cap);
         Py_XDECREF(cap);
@@ -532,6 +631,21 @@ begin(Capture *c, PyObject *scope, PyObject *receive, PyObject *send)
             return NULL;
         }
         Py_SETREF(x->request_body, tee);
+    }
+    return x;
+}
+
+/* The usual call begun: the Send the app gets, NULL on failure. */
+static PyObject *
+begin(Capture *c, PyObject *scope, PyObject *receive, PyObject *send)
+{
+    int has_body = 0;
+    Exchange *x = begin_exchange(c, scope, &has_body);
+    if (x == NULL) {
+        return NULL;
+    }
+    PyObject *app_receive;
+    if (has_body && x->request_body != Py_None) {
         app_receive = PyObject_CallFunctionObjArgs(c->tee_receive, (PyObject *)x, receive, NULL);
         if (app_receive == NULL) {
             Py_DECREF(x);
@@ -553,6 +667,29 @@ begin(Capture *c, PyObject *scope, PyObject *receive, PyObject *send)
     PyObject_GC_Track(wrapper);
     return (PyObject *)wrapper;
 }
+
+/* Capture.begin(scope): MoesifMiddleware.begin_exchange, (exchange, has_body). */
+static PyObject *
+Capture_begin(Capture *self, PyObject *scope)
+{
+    if (!PyDict_Check(scope)) {
+        return PyObject_CallMethodOneArg(self->core.middleware, K_PY_BEGIN, scope);
+    }
+    int has_body = 0;
+    Exchange *x = begin_exchange(self, scope, &has_body);
+    if (x == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, (PyObject *)x, has_body ? Py_True : Py_False);
+    Py_DECREF(x);
+    return pair;
+}
+
+static PyMethodDef Capture_methods[] = {
+    {"begin", (PyCFunction)Capture_begin, METH_O,
+     "begin(scope, /)\n--\n\nStart recording a call (MoesifMiddleware.begin_exchange): (exchange, has_body)."},
+    {NULL, NULL, 0, NULL},
+};
 
 /* The start of MoesifMiddleware.__call__: the Send of the usual call, else None. */
 static PyObject *
@@ -585,6 +722,7 @@ static PyTypeObject CaptureType = {
     .tp_doc = "The C request path of one moesif_core.asgi.MoesifMiddleware; see the top of _asgi_exchange.c.",
     .tp_traverse = (traverseproc)Capture_traverse,
     .tp_clear = (inquiry)Capture_clear,
+    .tp_methods = Capture_methods,
     .tp_init = (initproc)Capture_init,
     .tp_new = PyType_GenericNew,
 };
@@ -610,7 +748,8 @@ PyInit__asgi_exchange(void)
     } strings[] = {
         {&K_TYPE, "type"}, {&K_HTTP, "http"}, {&K_START, "http.response.start"}, {&K_BODY_MESSAGE, "http.response.body"}, {&K_BODY, "body"},
         {&K_PATHSEND, "http.response.pathsend"}, {&K_ZEROCOPYSEND, "http.response.zerocopysend"},
-        {&K_STATUS, "status"}, {&K_HEADERS, "headers"}, {&K_MORE_BODY, "more_body"}, {&K_ASGI, "asgi"}, {&K_GET, "get"},
+        {&K_STATUS, "status"}, {&K_HEADERS, "headers"}, {&K_MORE_BODY, "more_body"}, {&K_ASGI, "asgi"}, {&K_PAIRS, "pairs"}, {&K_GET, "get"},
+        {&K_PY_BEGIN, "_py_begin_exchange"}, {&TXN_HEADER_TEXT, "x-moesif-transaction-id"},
     };
     if (core_module_init() < 0) {
         return NULL;

@@ -197,10 +197,7 @@ class Exchange(ResponseBodyKeeper):
     async def on_response_start(self, message: Message) -> Message:
         """Record status and headers, ask the callbacks, decide sampling; returns the message to send."""
         message = self._record_start(message)
-        if self.keep:
-            await identify(self, self.record.response_headers)
-            self.keep = keep_call(self.middleware.agent, self.record, self.annotations)
-        return message
+        return await identify_and_decide(self, self.record.response_headers, message)
 
     def start(self, message: Message) -> Message:
         """:meth:`on_response_start` for a middleware without callbacks: nothing to await, so no coroutine."""
@@ -218,9 +215,7 @@ class Exchange(ResponseBodyKeeper):
         :meth:`on_response_start`).
         """
         if self.extra_headers:
-            # Headers a governance rule adds are merged the way the message route merges them.
-            pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-            self.start({"type": "http.response.start", "status": status, "headers": pairs})
+            start_pairs_encoded(self, status, headers)
             return
         record = self.record
         record.status = status
@@ -278,7 +273,7 @@ class Exchange(ResponseBodyKeeper):
 
 
 class CallExchange(Protocol):
-    """What the steps below read and write of an exchange: :class:`Exchange`, or the C one."""
+    """An exchange as integrations and the steps below drive it: :class:`Exchange`, or the C one."""
 
     @property
     def middleware(self) -> MoesifMiddleware: ...
@@ -290,9 +285,16 @@ class CallExchange(Protocol):
     def annotations(self) -> RequestAnnotations: ...
 
     keep: bool
+    done: bool
     request_body: BodyTee | None
+    extra_headers: list[tuple[bytes, bytes]] | None
 
     def keep_request_chunk(self, chunk: bytes, /) -> None: ...
+    def keep_response_chunk(self, chunk: bytes, /) -> None: ...
+    def keep_last_response_chunk(self, chunk: bytes, /) -> None: ...
+    def start(self, message: Message, /) -> Message: ...
+    def on_response_start(self, message: Message, /) -> Awaitable[Message]: ...
+    def start_pairs(self, status: int, headers: list[tuple[str, str]], /) -> None: ...
     def finish(self, error: BaseException | None = None) -> None: ...
 
 
@@ -375,6 +377,20 @@ def tee_receive(exchange: CallExchange, receive: Receive) -> Receive:
         return message
 
     return capture_receive
+
+
+async def identify_and_decide(exchange: CallExchange, headers: list[tuple[bytes, bytes]], message: Message) -> Message:
+    """The rest of :meth:`Exchange.on_response_start` once the start is recorded: callbacks, then sampling."""
+    if exchange.keep:
+        await identify(exchange, headers)
+        exchange.keep = keep_call(exchange.middleware.agent, exchange.record, exchange.annotations)
+    return message
+
+
+def start_pairs_encoded(exchange: CallExchange, status: int, headers: list[tuple[str, str]]) -> None:
+    """:meth:`Exchange.start_pairs` when a governance rule adds headers: merged the way the message route merges them."""
+    pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    exchange.start({"type": "http.response.start", "status": status, "headers": pairs})
 
 
 async def identify_then_send(
@@ -552,7 +568,7 @@ class MoesifMiddleware(AgentApi):
         exchange.finish()
 
     async def _govern(
-        self, governor: Governor, exchange: Exchange, scope: Scope, receive: Receive, has_body: bool
+        self, governor: Governor, exchange: CallExchange, scope: Scope, receive: Receive, has_body: bool
     ) -> tuple[Decision | None, Receive]:
         """Apply governance before the app runs: the blocking decision (or None) and the receive the app gets."""
         settings = self.settings
@@ -597,7 +613,7 @@ class MoesifMiddleware(AgentApi):
             return None, app_receive
         return decision, app_receive
 
-    async def _answer_blocked(self, exchange: Exchange, decision: Decision, send: Send) -> None:
+    async def _answer_blocked(self, exchange: CallExchange, decision: Decision, send: Send) -> None:
         """Answer a call a rule blocked, as the rule says; the app never sees it."""
         payload = blocked_response_body(decision)
         exchange.record.blocked_by = decision.blocked_by
@@ -623,8 +639,15 @@ class MoesifMiddleware(AgentApi):
         """The governance rules of the served config, or None when none are served (the common case)."""
         return self._gate.current()
 
-    def begin_exchange(self, scope: Scope) -> tuple[Exchange | None, bool]:
+    def begin_exchange(self, scope: Scope) -> tuple[CallExchange | None, bool]:
         """Start recording the call of ``scope``, and whether its request has a body; the caller ends it exactly once."""
+        native = self._native
+        if native is not None:
+            begun: tuple[CallExchange | None, bool] = native.begin(scope)
+            return begun
+        return self._py_begin_exchange(scope)
+
+    def _py_begin_exchange(self, scope: Scope) -> tuple[CallExchange | None, bool]:
         now = time.time()
         if not self._started:
             # The first call starts the sender and the config fetch (governance and sampling

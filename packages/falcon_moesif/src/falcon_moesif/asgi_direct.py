@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from moesif_core.asgi import Exchange, Message, MoesifMiddleware, Receive
+from moesif_core.asgi import CallExchange, Message, MoesifMiddleware, Receive
 
 from .request_parts import list_scope_headers
 from .response_parts import asgi_outgoing, mark_started, note_route
@@ -29,7 +29,7 @@ class DirectCall:
 
     __slots__ = ("exchange", "req")
 
-    def __init__(self, exchange: Exchange, req: Any) -> None:
+    def __init__(self, exchange: CallExchange, req: Any) -> None:
         self.exchange = exchange
         self.req = req
 
@@ -78,7 +78,7 @@ class DirectCall:
         self.exchange.finish(error)
 
 
-def _tee_request_body(req: Any, exchange: Exchange) -> None:
+def _tee_request_body(req: Any, exchange: CallExchange) -> None:
     """Keep the body events as Falcon reads them; a Falcon without these internals logs no request body."""
     first: Any = getattr(req, "_first_event", _MISSING)
     receive: Any = getattr(req, "_receive", _MISSING)
@@ -97,7 +97,7 @@ class _TeedReceive:
 
     __slots__ = ("_exchange", "_receive")
 
-    def __init__(self, receive: Receive, exchange: Exchange) -> None:
+    def __init__(self, receive: Receive, exchange: CallExchange) -> None:
         self._receive = receive
         self._exchange = exchange
 

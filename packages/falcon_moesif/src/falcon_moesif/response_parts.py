@@ -108,7 +108,7 @@ def note_route(req: Any, annotations: RequestAnnotations) -> None:
         annotations.route = req.uri_template
 
 
-def mark_started(resp: Any, exchange: core_wsgi.CallExchange | core_asgi.Exchange) -> bool:
+def mark_started(resp: Any, exchange: core_wsgi.CallExchange | core_asgi.CallExchange) -> bool:
     """After the core recorded the response start: hand the client the call's transaction id.
 
     False when nothing more is to be recorded (the call was sampled out or skipped).
