@@ -47,32 +47,7 @@ typedef struct {
     X(make_record) X(record_from_scope) X(tee_receive) X(merge_header_pairs) X(identify_then_send) X(send_then_finish) \
     X(identify_and_decide) X(start_pairs_encoded)
 
-static int
-Capture_traverse(Capture *self, visitproc visit, void *arg)
-{
-#define VISIT(name) Py_VISIT(self->name);
-    CAPTURE_OBJECTS(VISIT)
-#undef VISIT
-    return core_traverse(&self->core, visit, arg);
-}
-
-static int
-Capture_clear(Capture *self)
-{
-#define CLEAR(name) Py_CLEAR(self->name);
-    CAPTURE_OBJECTS(CLEAR)
-#undef CLEAR
-    core_clear(&self->core);
-    return 0;
-}
-
-static void
-Capture_dealloc(Capture *self)
-{
-    PyObject_GC_UnTrack(self);
-    Capture_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
+CAPTURE_GC_FUNCTIONS
 
 static PyObject *Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 

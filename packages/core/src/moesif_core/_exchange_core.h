@@ -116,6 +116,29 @@ core_clear(Core *core)
 #undef CLEAR
 }
 
+/* Capture_traverse, Capture_clear and Capture_dealloc of a module's Capture: a struct with a
+ * `Core core` and the objects its CAPTURE_OBJECTS(X) macro lists. */
+#define CAPTURE_GC_FUNCTIONS                                                                                          \
+    static int Capture_traverse(Capture *self, visitproc visit, void *arg)                                           \
+    {                                                                                                                \
+        CAPTURE_OBJECTS(CAPTURE_VISIT)                                                                               \
+        return core_traverse(&self->core, visit, arg);                                                               \
+    }                                                                                                                \
+    static int Capture_clear(Capture *self)                                                                          \
+    {                                                                                                                \
+        CAPTURE_OBJECTS(CAPTURE_CLEAR)                                                                               \
+        core_clear(&self->core);                                                                                     \
+        return 0;                                                                                                    \
+    }                                                                                                                \
+    static void Capture_dealloc(Capture *self)                                                                       \
+    {                                                                                                                \
+        PyObject_GC_UnTrack(self);                                                                                   \
+        Capture_clear(self);                                                                                         \
+        Py_TYPE(self)->tp_free((PyObject *)self);                                                                    \
+    }
+#define CAPTURE_VISIT(name) Py_VISIT(self->name);
+#define CAPTURE_CLEAR(name) Py_CLEAR(self->name);
+
 /* The offset of each of `names` among the slots of `type` (a class with __slots__ only). */
 static int
 find_offsets(PyTypeObject *type, const char **names, int count, Py_ssize_t *offsets, Py_ssize_t *all, int *all_count)

@@ -46,32 +46,7 @@ typedef struct {
     X(app) X(callback_app) X(skip) X(make_record) X(record_from_environ) X(identify) X(status_code)                  \
     X(tee_request_body) X(merge_header_pairs) X(call_safely) X(response_tee)
 
-static int
-Capture_traverse(Capture *self, visitproc visit, void *arg)
-{
-#define VISIT(name) Py_VISIT(self->name);
-    CAPTURE_OBJECTS(VISIT)
-#undef VISIT
-    return core_traverse(&self->core, visit, arg);
-}
-
-static int
-Capture_clear(Capture *self)
-{
-#define CLEAR(name) Py_CLEAR(self->name);
-    CAPTURE_OBJECTS(CLEAR)
-#undef CLEAR
-    core_clear(&self->core);
-    return 0;
-}
-
-static void
-Capture_dealloc(Capture *self)
-{
-    PyObject_GC_UnTrack(self);
-    Capture_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
+CAPTURE_GC_FUNCTIONS
 
 static PyObject *Capture_vectorcall(Capture *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
