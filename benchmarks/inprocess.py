@@ -19,7 +19,7 @@ from typing import Any
 
 from .collector_process import CollectorProcess
 from .drivers import CASES
-from .stacks import INCUMBENT, STACKS
+from .stacks import INCUMBENT, INPROCESS_STACKS, PATH
 from .stats import median, ratio
 from .worker_client import WorkerProcess
 
@@ -41,7 +41,7 @@ def _one_framework(framework: str, n: int, reps: int, warmup: int, logdir: Path,
     workers: dict[str, WorkerProcess] = {}
     rows: list[dict[str, Any]] = []
     try:
-        for stack in STACKS:
+        for stack in INPROCESS_STACKS:
             if stack != "bare":
                 collectors[stack] = CollectorProcess(str(logdir / f"collector-inprocess-{framework}-{stack}.log"))
             workers[stack] = WorkerProcess(logdir / f"worker-inprocess-{framework}-{stack}.log")
@@ -58,16 +58,18 @@ def _one_framework(framework: str, n: int, reps: int, warmup: int, logdir: Path,
             expected[stack] = len(CASES) * (1 + warmup)
         incumbent = INCUMBENT[framework]
         for case in CASES:
-            samples: dict[str, dict[str, list[float | None]]] = {s: {"wall": [], "cpu": [], "cpu_all": []} for s in STACKS}
-            delivered_all = dict.fromkeys(STACKS, True)
+            samples: dict[str, dict[str, list[float | None]]] = {
+                s: {"wall": [], "cpu": [], "cpu_all": []} for s in INPROCESS_STACKS
+            }
+            delivered_all = dict.fromkeys(INPROCESS_STACKS, True)
             for rep in range(reps):
-                order = STACKS[rep % len(STACKS) :] + STACKS[: rep % len(STACKS)]
+                order = INPROCESS_STACKS[rep % len(INPROCESS_STACKS) :] + INPROCESS_STACKS[: rep % len(INPROCESS_STACKS)]
                 for stack in order:
                     worker = workers[stack]
                     result = worker.call("run", case=case, n=n)
                     samples[stack]["wall"].append(result["wall"] / n)
                     samples[stack]["cpu"].append(result["cpu"] / n)
-                    if stack == "bare":
+                    if stack in ("bare", PATH):  # nothing sent: all the CPU is the loop's
                         samples[stack]["cpu_all"].append(result["cpu"] / n)
                         continue
                     expected[stack] += n
@@ -84,7 +86,7 @@ def _one_framework(framework: str, n: int, reps: int, warmup: int, logdir: Path,
                     else:
                         samples[stack]["cpu_all"].append((cpu_end - (result["cpu_now"] - result["cpu"])) / n)
             base = {key: median(samples["bare"][key]) for key in ("wall", "cpu", "cpu_all")}
-            for stack in STACKS:
+            for stack in INPROCESS_STACKS:
                 wall = median(samples[stack]["wall"])
                 cpu = median(samples[stack]["cpu"])
                 cpu_all = median(samples[stack]["cpu_all"]) if delivered_all[stack] else None

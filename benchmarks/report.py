@@ -142,6 +142,10 @@ def markdown_lines(results: dict[str, Any]) -> list[str]:
             f"## In-process cost per request ({cfg['inprocess']['n']} requests a run, {cfg['inprocess']['reps']} interleaved runs; "
             "hand-made WSGI environ / raw ASGI scope; bodies logged; sender delivering to a collector in another process)",
             "",
+            "The row *ours, request path alone* is ours with each record dropped at `submit` (the sender idle): what "
+            "the capture costs the request itself. The difference to the row *ours* above it is the sender's share: "
+            "its threads build, compress and post each event while the request thread waits for the GIL.",
+            "",
             "| framework | case | stack | wall µs | wall ratio | wall ratio, runs | CPU µs during the loop | CPU µs incl. sender | CPU ratio incl. sender | note |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]

@@ -13,9 +13,13 @@ from typing import Any, Final
 
 from .apps import ASGI_FRAMEWORKS, build_app
 
-__all__ = ["APPLICATION_ID", "INCUMBENT", "STACKS", "Target", "build"]
+__all__ = ["APPLICATION_ID", "INCUMBENT", "INPROCESS_STACKS", "PATH", "STACKS", "Target", "build"]
 
 STACKS: Final = ("bare", "ours", "incumbent")
+#: Ours with every record dropped at the agent's ``submit``: what the request path alone costs,
+#: without the sender's threads (a diagnosis the in-process section measures beside the others).
+PATH: Final = "path"
+INPROCESS_STACKS: Final = ("bare", "ours", PATH, "incumbent")
 APPLICATION_ID: Final = "bench-application-id"
 # The incumbent of each framework (moesifasgi is Starlette middleware; it wraps any ASGI app).
 INCUMBENT: Final = {
@@ -51,7 +55,10 @@ def _incumbent_settings(base_uri: str) -> dict[str, Any]:
 
 
 def build(framework: str, stack: str, base_uri: str | None) -> Target:
-    """The app of ``framework`` under ``stack`` ("bare", "ours", "incumbent"), sending to ``base_uri``."""
+    """The app of ``framework`` under ``stack`` ("bare", "ours", "path", "incumbent"), sending to ``base_uri``.
+
+    "path" is ours; :func:`drop_records` makes it drop each record once the app was called once.
+    """
     kind = "asgi" if framework in ASGI_FRAMEWORKS else "wsgi"
     if stack == "bare":
         app = build_app(framework)
@@ -62,9 +69,27 @@ def build(framework: str, stack: str, base_uri: str | None) -> Target:
         raise ValueError(f"stack {stack!r} needs a collector address")
     if stack == "ours":
         return _ours(framework, kind, base_uri)
+    if stack == PATH:
+        target = _ours(framework, kind, base_uri)
+        target.stack = PATH
+        target.label = "ours, request path alone (records dropped at submit)"
+        return target
     if stack == "incumbent":
         return _incumbent(framework, kind, base_uri)
-    raise ValueError(f"unknown stack {stack!r}; expected one of {', '.join(STACKS)}")
+    raise ValueError(f"unknown stack {stack!r}; expected one of {', '.join(INPROCESS_STACKS)}")
+
+
+def drop_records() -> None:
+    """Every agent of ours in this process drops each record at ``submit`` from now on (the "path" stack).
+
+    Called after a first call: Starlette builds its middleware, and so our agent, at the first call.
+    What was queued is delivered first; the sender's threads then idle.
+    """
+    from moesif_core import agent as agent_module
+
+    for agent in list(agent_module._agents):
+        agent.flush(30)
+        agent.submit = lambda record: True  # type: ignore[method-assign]
 
 
 def _ours(framework: str, kind: str, base_uri: str) -> Target:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from .drivers import CASES, Driver, asgi_driver, wsgi_driver
-from .stacks import Target, build
+from .stacks import PATH, Target, build, drop_records
 
 __all__ = ["main"]
 
@@ -44,6 +44,8 @@ class _Worker:
             status, body = driver.check()
             checks[case] = {"status": status, "bytes": len(body)}
             driver.run(warmup)
+        if stack == PATH:
+            drop_records()
         return {"label": target.label, "note": target.note, "kind": target.kind, "checks": checks}
 
     def run(self, case: str, n: int) -> dict[str, Any]:
