@@ -148,6 +148,29 @@ def test_what_the_native_writer_leaves_to_the_python_builder(fields: dict[str, A
 
 
 @native
+def test_masked_names_of_every_length_are_masked_natively() -> None:
+    # The writer compares a header's name only with the masked names as long as it (names of 64
+    # characters or more share one group): one name in each group, and one of a length no
+    # other name has.
+    long_name = "X-" + "Long" * 16
+    built = builder(REQUEST_HEADER_MASKS=[long_name, "X-Q"], RESPONSE_HEADER_MASKS=["ETag"])
+    headers = {
+        **usual_record().request_headers,
+        "HTTP_" + long_name.upper().replace("-", "_"): "secret-1",
+        "HTTP_X_Q": "secret-2",
+        "HTTP_X_" + "LONG" * 16 + "ER": "kept",
+    }
+    response = [("ETag", "secret-3"), ("Content-Type", "application/json")]
+    got = check(built, usual_record(request_headers=headers, response_headers=response))
+    assert got is not None
+    event = orjson.loads(got)
+    assert event["request"]["headers"][long_name.lower()] == "*****"
+    assert event["request"]["headers"]["x-q"] == "*****"
+    assert event["request"]["headers"]["x-" + "long" * 16 + "er"] == "kept"
+    assert event["response"]["headers"]["etag"] == "*****"
+
+
+@native
 def test_a_masked_proxy_header_is_left_to_the_python_builder() -> None:
     headers = {**usual_record().request_headers, "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
     assert check(BUILDERS["masks"], usual_record(request_headers=headers)) is None

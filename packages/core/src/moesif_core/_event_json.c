@@ -47,13 +47,10 @@ buf_free(Buf *b)
     }
 }
 
-/* Room for `extra` more bytes; -1 (MemoryError set) when there is none. */
+/* buf_reserve when the buffer must grow: kept out of line, so the usual case stays a compare. */
 static int
-buf_reserve(Buf *b, Py_ssize_t extra)
+buf_grow(Buf *b, Py_ssize_t extra)
 {
-    if (b->len + extra <= b->cap) {
-        return 0;
-    }
     if (extra > PY_SSIZE_T_MAX / 2 - b->len) {
         PyErr_NoMemory();
         return -1;
@@ -80,7 +77,16 @@ buf_reserve(Buf *b, Py_ssize_t extra)
     return 0;
 }
 
-static int
+/* Room for `extra` more bytes; -1 (MemoryError set) when there is none. */
+static inline int
+buf_reserve(Buf *b, Py_ssize_t extra)
+{
+    return b->len + extra <= b->cap ? 0 : buf_grow(b, extra);
+}
+
+/* Inline: most pieces are a few bytes known at compile time (punctuation, literals), which the
+ * compiler then copies without a call. */
+static inline int
 put(Buf *b, const char *s, Py_ssize_t n)
 {
     if (buf_reserve(b, n) < 0) {
@@ -172,6 +178,26 @@ put_str_inside(Buf *b, PyObject *str)
 static int
 put_str(Buf *b, PyObject *str)
 {
+    if (PyUnicode_IS_ASCII(str)) {
+        /* The usual header name or value: nothing to escape, written with its quotes at once. */
+        const unsigned char *s = PyUnicode_1BYTE_DATA(str);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+        Py_ssize_t i = 0;
+        while (i < n && !ESCAPED[s[i]]) {
+            i++;
+        }
+        if (i == n) {
+            if (buf_reserve(b, n + 2) < 0) {
+                return -1;
+            }
+            char *out = b->data + b->len;
+            out[0] = '"';
+            memcpy(out + 1, s, (size_t)n);
+            out[n + 1] = '"';
+            b->len += n + 2;
+            return 0;
+        }
+    }
     if (PUT_LITERAL(b, "\"") < 0 || put_str_inside(b, str) < 0) {
         return -1;
     }
@@ -310,6 +336,11 @@ typedef struct {
     Py_ssize_t offsets[32];
     Name names[MAX_NAMES];      /* every name above with its flags, ASCII ones only */
     int name_count;
+    /* The names by length, so a header name is compared only with the names as long as it:
+     * order[by_length[n]:by_length[n + 1]] index the names n long (n < 64), order[by_length[64]:]
+     * the longer ones. */
+    unsigned char order[MAX_NAMES];
+    unsigned char by_length[65];
     int direct;                 /* header lists are read as they are (else through normalize) */
     int proxy_masked;           /* a proxy header is masked in requests: client_ip sees "*****" */
 } Writer;
@@ -373,6 +404,7 @@ Writer_clear(Writer *self)
         Py_CLEAR(self->names[i].text);
     }
     self->name_count = 0;
+    memset(self->by_length, 0, sizeof(self->by_length));
     return 0;
 }
 
@@ -507,6 +539,23 @@ Writer_init(Writer *self, PyObject *args, PyObject *kwargs)
         }
         full |= results[i] == -1;
     }
+    /* by_length and order: a counting sort of the names by length (64 and over together). */
+    int counts[65] = {0};
+    for (int i = 0; i < self->name_count; i++) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(self->names[i].text);
+        counts[length < 64 ? length : 64]++;
+    }
+    int next[65];
+    int at = 0;
+    for (int n = 0; n <= 64; n++) {
+        self->by_length[n] = (unsigned char)at;
+        next[n] = at;
+        at += counts[n];
+    }
+    for (int i = 0; i < self->name_count; i++) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(self->names[i].text);
+        self->order[next[length < 64 ? length : 64]++] = (unsigned char)i;
+    }
     self->proxy_masked = 0;
     int transaction_read = 0;
     for (int i = 0; i < self->name_count; i++) {
@@ -581,7 +630,10 @@ same_name(const Header *x, const Header *y, int cgi)
 static int
 known_name(const Writer *self, const char *name, Py_ssize_t len, int cgi)
 {
-    for (int i = 0; i < self->name_count; i++) {
+    int from = self->by_length[len < 64 ? len : 64];
+    int to = len < 64 ? self->by_length[len + 1] : self->name_count;
+    for (int k = from; k < to; k++) {
+        int i = self->order[k];
         PyObject *text = self->names[i].text;
         if (PyUnicode_GET_LENGTH(text) != len) {
             continue;
