@@ -566,22 +566,7 @@ begin_exchange(Capture *c, PyObject *scope, int *has_body)
         Py_DECREF(now);
         return NULL;
     }
-    PyObject *with_id = c->with_transaction_id ? Py_True : Py_False;
-    PyObject *made = Py_None;
-    if (c->make_record != Py_None) {
-        PyObject *made_args[] = {scope, now, with_id};
-        made = PyObject_Vectorcall(c->make_record, made_args, 3, NULL);
-        if (made == NULL) {
-            Py_DECREF(now);
-            return NULL;
-        }
-    } else {
-        Py_INCREF(made);
-    }
-    if (made == Py_None) {
-        Py_DECREF(made);
-        made = PyObject_CallFunctionObjArgs(c->record_from_scope, scope, now, with_id, NULL);
-    }
+    PyObject *made = made_record(c->make_record, c->record_from_scope, scope, now, c->with_transaction_id);
     Py_DECREF(now);
     if (made == NULL) {
         return NULL;

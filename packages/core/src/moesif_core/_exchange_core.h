@@ -263,6 +263,23 @@ start_once(Core *core)
     return 0;
 }
 
+/* The record of the call of `source` at `now` (a new reference): the native maker's, or the
+ * Python one's (`fallback`) when there is no native maker or it handed the source back (None). */
+static PyObject *
+made_record(PyObject *make_record, PyObject *fallback, PyObject *source, PyObject *now, int with_transaction_id)
+{
+    PyObject *with_id = with_transaction_id ? Py_True : Py_False;
+    if (make_record != Py_None) {
+        PyObject *args[] = {source, now, with_id};
+        PyObject *made = PyObject_Vectorcall(make_record, args, 3, NULL);
+        if (made != Py_None) {
+            return made; /* the record, or NULL on failure */
+        }
+        Py_DECREF(made);
+    }
+    return PyObject_CallFunctionObjArgs(fallback, source, now, with_id, NULL);
+}
+
 /* Logs the exception being raised through steps.warn_failure and clears it, when it is an
  * Exception (what the Python version catches); anything else (KeyboardInterrupt) stays raised:
  * -1 then. */

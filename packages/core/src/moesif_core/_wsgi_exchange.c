@@ -396,22 +396,7 @@ begin(Capture *c, PyObject *environ)
             Py_RETURN_NONE;
         }
     }
-    PyObject *with_id = c->with_transaction_id ? Py_True : Py_False;
-    PyObject *record = Py_None;
-    if (c->make_record != Py_None) {
-        PyObject *made_args[] = {environ, now, with_id};
-        record = PyObject_Vectorcall(c->make_record, made_args, 3, NULL);
-        if (record == NULL) {
-            Py_DECREF(now);
-            return NULL;
-        }
-    } else {
-        Py_INCREF(record);
-    }
-    if (record == Py_None) {
-        Py_DECREF(record);
-        record = PyObject_CallFunctionObjArgs(c->record_from_environ, environ, now, with_id, NULL);
-    }
+    PyObject *record = made_record(c->make_record, c->record_from_environ, environ, now, c->with_transaction_id);
     Py_DECREF(now);
     if (record == NULL) {
         return NULL;
