@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,29 +23,29 @@ def _fresh_log_guards() -> None:
     reset_for_tests()
 
 
+def _take_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> str:
+    """The path ``request.param`` names for middlewares of ``module`` made from now on."""
+    if request.param == "native":
+        if not module.NATIVE:
+            pytest.skip(f"the C request path of {module.__name__} is not built")
+    else:
+        monkeypatch.setattr(module, "_native", None)
+    return str(request.param)
+
+
 @pytest.fixture(params=["native", "python"])
 def wsgi_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each test that uses it runs twice: middlewares made in it take the C request path, then the Python one.
 
     The Python path is the reference; the C one (``_wsgi_exchange.c``) must record the same.
     """
-    if request.param == "native":
-        if not wsgi.NATIVE:
-            pytest.skip("moesif_core._wsgi_exchange is not built")
-    else:
-        monkeypatch.setattr(wsgi, "_native", None)
-    return str(request.param)
+    return _take_request_path(request, monkeypatch, wsgi)
 
 
 @pytest.fixture(params=["native", "python"])
 def asgi_request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """:func:`wsgi_request_path` for ASGI middlewares: the C path (``_asgi_exchange.c``), then the Python one."""
-    if request.param == "native":
-        if not asgi.NATIVE:
-            pytest.skip("moesif_core._asgi_exchange is not built")
-    else:
-        monkeypatch.setattr(asgi, "_native", None)
-    return str(request.param)
+    return _take_request_path(request, monkeypatch, asgi)
 
 
 @pytest.fixture

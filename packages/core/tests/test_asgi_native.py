@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import UserDict
 from collections.abc import Callable
 from typing import Any
 
@@ -348,6 +349,9 @@ def test_the_python_path_serves_what_the_c_path_does_not_take() -> None:
     middleware.governor = lambda: None  # type: ignore[method-assign]
     assert middleware._native(make_scope({"body": None, "client_id": None, "send_fails": None}), None, None) is not None
     assert agent.records == []  # the call begun last is never finished: nothing handed over
+    # A scope that is not a dict: begin_exchange gives the Python exchange.
+    exchange, _ = middleware.begin_exchange(UserDict(make_scope({"body": None, "client_id": None, "send_fails": None})))
+    assert type(exchange) is asgi.Exchange
 
 
 def test_a_failing_step_of_ours_costs_a_log_line_not_the_call(caplog: pytest.LogCaptureFixture) -> None:

@@ -702,22 +702,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__asgi_exchange(void)
 {
-    struct {
-        PyObject **target;
-        const char *text;
-    } strings[] = {
+    static const Interned strings[] = {
         {&K_TYPE, "type"}, {&K_HTTP, "http"}, {&K_START, "http.response.start"}, {&K_BODY_MESSAGE, "http.response.body"}, {&K_BODY, "body"},
         {&K_PATHSEND, "http.response.pathsend"}, {&K_ZEROCOPYSEND, "http.response.zerocopysend"},
         {&K_STATUS, "status"}, {&K_HEADERS, "headers"}, {&K_MORE_BODY, "more_body"}, {&K_ASGI, "asgi"}, {&K_PAIRS, "pairs"}, {&K_GET, "get"},
         {&K_PY_BEGIN, "_py_begin_exchange"}, {&TXN_HEADER_TEXT, "x-moesif-transaction-id"},
     };
-    if (core_module_init() < 0) {
+    if (core_module_init() < 0 || INTERN_ALL(strings) < 0) {
         return NULL;
-    }
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-        if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {
-            return NULL;
-        }
     }
     if ((TXN_HEADER = PyBytes_FromString("x-moesif-transaction-id")) == NULL || (EMPTY = PyBytes_FromString("")) == NULL) {
         return NULL;

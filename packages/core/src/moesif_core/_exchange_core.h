@@ -5,7 +5,8 @@
  * Each file is its own extension module and includes this once: the functions are static, so
  * each module has its own copy, with nothing shared between the two at run time. A module's
  * Capture embeds a Core (read once from the middleware and its Python module, the "steps"), and
- * its Exchange type is an ExchangeCore with the members and methods its Python counterpart has.
+ * its Exchange type is an ExchangeCore with the members and methods its Python counterpart has
+ * (moesif_core.exchange_core.ExchangeCore and the module's Exchange).
  */
 #ifndef MOESIF_EXCHANGE_CORE_H
 #define MOESIF_EXCHANGE_CORE_H
@@ -48,22 +49,37 @@ done_with(PyObject *result)
     return 0;
 }
 
+/* A module's interned names: where each goes and its text. */
+typedef struct {
+    PyObject **target;
+    const char *text;
+} Interned;
+
+/* Interns every name of `table`; -1 on failure. */
+static int
+intern_all(const Interned *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if ((*table[i].target = PyUnicode_InternFromString(table[i].text)) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define INTERN_ALL(table) intern_all((table), sizeof(table) / sizeof((table)[0]))
+
 /* The shared module state: interned names and small numbers; -1 on failure. */
 static int
 core_module_init(void)
 {
-    struct {
-        PyObject **target;
-        const char *text;
-    } strings[] = {
+    static const Interned strings[] = {
         {&K_ANNOTATIONS, "moesif"}, {&K_SUBMIT, "submit"}, {&K_PLAIN_CONFIG, "plain_config"},
         {&K_TO_REQUEST, "to_request"}, {&K_TO_RESPONSE, "to_response"}, {&K_ADD, "add"}, {&K_NAME, "__name__"},
         {&K_ENSURE_STARTED, "ensure_started"}, {&K_STARTED, "_started"}, {&K_GOVERNOR, "governor"},
     };
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-        if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {
-            return -1;
-        }
+    if (INTERN_ALL(strings) < 0) {
+        return -1;
     }
     for (int i = 0; i < R_COUNT; i++) {
         if ((RECORD_KEYS[i] = PyUnicode_InternFromString(RECORD_NAMES[i])) == NULL) {
@@ -511,7 +527,7 @@ annotate_once(ExchangeCore *x)
     return 0;
 }
 
-/* ResponseBodyKeeper.keep_response_chunk: a chunk of a body that comes in parts, teed up to the cap. */
+/* ExchangeCore.keep_response_chunk: a chunk of a body that comes in parts, teed up to the cap. */
 static int
 keep_chunk(ExchangeCore *x, PyObject *chunk)
 {
@@ -534,7 +550,7 @@ keep_chunk(ExchangeCore *x, PyObject *chunk)
     return failed;
 }
 
-/* ResponseBodyKeeper.keep_last_response_chunk: the body's last chunk, or its only one (then kept
+/* ExchangeCore.keep_last_response_chunk: the body's last chunk, or its only one (then kept
  * as it is, no tee). */
 static int
 keep_last_chunk(ExchangeCore *x, PyObject *chunk)

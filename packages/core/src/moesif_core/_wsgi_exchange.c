@@ -637,22 +637,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__wsgi_exchange(void)
 {
-    struct {
-        PyObject **target;
-        const char *text;
-    } strings[] = {
+    static const Interned strings[] = {
         {&K_CONTENT_LENGTH, "CONTENT_LENGTH"}, {&K_TRANSFER_ENCODING, "HTTP_TRANSFER_ENCODING"},
         {&K_FILE_WRAPPER, "wsgi.file_wrapper"}, {&K_TXN_HEADER, "X-Moesif-Transaction-Id"}, {&K_PAIRS, "pairs"},
         {&K_SKIP_NAME, "SKIP"}, {&K_SKIPPED, "skipped"}, {&K_GOVERN, "_govern"}, {&K_COUNT, "count"},
         {&K_PY_CALL, "_py_call"}, {&K_PY_BEGIN, "_py_begin_exchange"},
     };
-    if (core_module_init() < 0) {
+    if (core_module_init() < 0 || INTERN_ALL(strings) < 0) {
         return NULL;
-    }
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-        if ((*strings[i].target = PyUnicode_InternFromString(strings[i].text)) == NULL) {
-            return NULL;
-        }
     }
     if (PyType_Ready(&CaptureType) < 0 || PyType_Ready(&ExchangeType) < 0 || PyType_Ready(&StartResponseType) < 0) {
         return NULL;

@@ -26,11 +26,11 @@ from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
 from .body_tee import (
     BodyTee,
-    ResponseBodyKeeper,
     keep_whole_response,  # noqa: F401  (a step the C path calls, see _native_capture)
 )
 from .call_filter import keep_call
 from .callbacks import acall_safely
+from .exchange_core import ExchangeCore
 from .governance import Decision, Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of
 from .log import warn_failure
@@ -155,7 +155,7 @@ RequestFactory = Callable[[Scope], Any]
 Annotate = Callable[[Scope, RequestAnnotations], None]
 
 
-class Exchange(ResponseBodyKeeper):
+class Exchange(ExchangeCore):
     """One HTTP call while the app and the server work on it.
 
     Integrations that see a call through framework hooks (Falcon's ASGI components) drive it
@@ -166,9 +166,7 @@ class Exchange(ResponseBodyKeeper):
 
     __slots__ = (
         "annotations",
-        "done",
         "extra_headers",
-        "keep",
         "middleware",
         "record",
         "request_body",
@@ -247,29 +245,10 @@ class Exchange(ResponseBodyKeeper):
             annotate(self)
         return message
 
-    def finish(self, error: BaseException | None = None) -> None:
-        """Complete the record exactly once and hand it over; never raises."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            record = self.record
-            record.response_time = time.time()
-            if error is not None:
-                record.error = type(error).__name__
-            if not self.keep:
-                return
-            if record.status == 0:
-                decide_unstarted(self, error)
-                if not self.keep:
-                    return
-            if self.request_body is not None:
-                self.request_body.to_request(record)
-            if self.response_body is not None:
-                self.response_body.to_response(record)
-            self.middleware.agent.submit(record)
-        except Exception as exc:
-            warn_failure("asgi-finish", "complete an event", exc)
+    finish_kind = "asgi-finish"
+
+    def decide_unstarted(self, error: BaseException | None) -> None:
+        decide_unstarted(self, error)  # the module's step, which the C exchange calls too
 
 
 class CallExchange(Protocol):
@@ -399,8 +378,7 @@ async def identify_then_send(
     """The response start with callbacks, once its status and headers are recorded: they are
     awaited before ``message`` goes out (``original``, the app's own, when we failed)."""
     try:
-        await identify(exchange, headers)
-        exchange.keep = keep_call(exchange.middleware.agent, exchange.record, exchange.annotations)
+        message = await identify_and_decide(exchange, headers, message)
     except Exception as exc:
         warn_failure("asgi-send", "record a response message", exc)
         message = original

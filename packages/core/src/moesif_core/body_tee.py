@@ -6,11 +6,11 @@ Request and response bodies, WSGI and ASGI alike, are kept the same way: never m
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from .record import RawExchange
 
-__all__ = ["BodyTee", "ResponseBodyKeeper", "keep_whole_response"]
+__all__ = ["BodyTee", "keep_whole_response"]
 
 
 class BodyTee:
@@ -73,43 +73,3 @@ def keep_whole_response(record: RawExchange, body: Any, cap: int) -> None:
     record.response_body = kept
     record.response_body_size = size
     record.response_body_truncated = size > (len(kept) if kept is not None else 0)
-
-
-class _CapHolder(Protocol):
-    response_cap: int
-
-
-class ResponseBodyKeeper:
-    """How the WSGI and ASGI exchanges keep a response body: teed when it comes in parts, as it is when whole.
-
-    A mixin: it holds the body's tee; the exchange holds ``keep``, ``done``, ``record`` and its
-    ``middleware`` (whose ``response_cap`` is the cap, -1 with LOG_BODY off) and completes the
-    record itself.
-    """
-
-    __slots__ = ("response_body",)
-
-    keep: bool  # False once sampling or SKIP dropped the call
-    done: bool  # True once the record is handed over
-    record: RawExchange
-    middleware: _CapHolder
-    response_body: BodyTee | None  # made at the first chunk of a body that comes in parts
-
-    def keep_response_chunk(self, chunk: bytes) -> None:
-        cap = self.middleware.response_cap
-        if self.keep and cap >= 0:
-            body = self.response_body
-            if body is None:
-                body = self.response_body = BodyTee(cap)
-            body.add(chunk)
-
-    def keep_last_response_chunk(self, chunk: bytes) -> None:
-        """:meth:`keep_response_chunk` for the body's last chunk, or its only one: then kept as it is, with no tee."""
-        # Once finished the record is the sender's: a body sent after the last one must not touch it.
-        cap = self.middleware.response_cap
-        if self.keep and cap >= 0 and not self.done:
-            body = self.response_body
-            if body is None:
-                keep_whole_response(self.record, chunk, cap)
-            else:
-                body.add(chunk)

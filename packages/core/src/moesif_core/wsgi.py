@@ -27,11 +27,11 @@ from .annotations import KEY as ANNOTATIONS_KEY
 from .annotations import RequestAnnotations
 from .body_tee import (
     BodyTee,
-    ResponseBodyKeeper,
     keep_whole_response,  # noqa: F401  (a step the C path calls, see _native_capture)
 )
 from .call_filter import keep_call
 from .callbacks import call_safely
+from .exchange_core import ExchangeCore
 from .governance import Governor
 from .governance_gate import GovernanceGate, blocked_response_body, facts_of, merge_header_pairs, status_line
 from .log import logger, warn_failure, warn_once
@@ -164,7 +164,7 @@ class CallExchange(Protocol):
     def finish(self, error: BaseException | None = None) -> None: ...
 
 
-class Exchange(ResponseBodyKeeper):
+class Exchange(ExchangeCore):
     """The state of one call while the app and server work on it.
 
     Integrations that see a call through framework hooks rather than around the WSGI app (Falcon's
@@ -176,10 +176,8 @@ class Exchange(ResponseBodyKeeper):
 
     __slots__ = (
         "annotations",
-        "done",
         "environ",
         "extra_headers",
-        "keep",
         "middleware",
         "record",
         "request_body",
@@ -221,32 +219,13 @@ class Exchange(ResponseBodyKeeper):
         return headers
 
     # WSGI has one body to keep: the response's (the request's is teed on wsgi.input).
-    keep_chunk = ResponseBodyKeeper.keep_response_chunk
-    keep_last_chunk = ResponseBodyKeeper.keep_last_response_chunk
+    keep_chunk = ExchangeCore.keep_response_chunk
+    keep_last_chunk = ExchangeCore.keep_last_response_chunk
 
-    def finish(self, error: BaseException | None = None) -> None:
-        """Complete the record exactly once and hand it over; never raises."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            record = self.record
-            record.response_time = time.time()
-            if error is not None:
-                record.error = type(error).__name__
-            if not self.keep:
-                return
-            if record.status == 0:
-                decide_unstarted(self, error)
-                if not self.keep:
-                    return
-            if self.request_body is not None:
-                self.request_body.to_request(record)
-            if self.response_body is not None:
-                self.response_body.to_response(record)
-            self.middleware.agent.submit(record)
-        except Exception as exc:
-            warn_failure("wsgi-finish", "complete an event", exc)
+    finish_kind = "wsgi-finish"
+
+    def decide_unstarted(self, error: BaseException | None) -> None:
+        decide_unstarted(self, error)  # the module's step, which the C exchange calls too
 
 
 # -- steps both exchanges share -------------------------------------------------------------
