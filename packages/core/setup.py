@@ -14,6 +14,8 @@ NATIVE_PARTS = ("_json_scan", "_request_path", "_headers", "_event_json", "_wsgi
 HEADERS = {
     "_wsgi_exchange": ["src/moesif_core/_exchange_core.h"],
     "_asgi_exchange": ["src/moesif_core/_exchange_core.h"],
+    "_json_scan": ["src/moesif_core/_json_scan.h"],
+    "_event_json": ["src/moesif_core/_json_scan.h"],
 }
 
 setup(

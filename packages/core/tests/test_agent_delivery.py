@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from moesif_core import request_path
@@ -60,7 +61,7 @@ def make_record(tag: str, index: int, *, path: str = "/items", body_size: int = 
 
 
 def make_agent(
-    base_uri: str, application_id: str = "test-app", *, build: Callable[[RawExchange], Any] = stub_build, **extra: Any
+    base_uri: str, application_id: str = "test-app", *, build: Callable[[RawExchange], Any] | None = stub_build, **extra: Any
 ) -> Agent:
     settings = Settings.resolve({"APPLICATION_ID": application_id, "BASE_URI": base_uri, **FAST, **extra})
     return Agent(settings, user_agent="moesif-core-tests/0", build=build)
@@ -285,6 +286,43 @@ def test_a_failing_builder_costs_only_its_event(moesif_collector: LocalCollector
     agent.submit(make_record("flaky", 11))
     assert agent.flush(10)
     assert len(moesif_collector.wait_for_events(4)) == 4
+
+
+def test_the_built_in_builder_keeps_the_capture_order_and_cuts_posts_at_batch_max_bytes(
+    moesif_collector: LocalCollector, agents: list[Agent]
+) -> None:
+    """Events the native writer writes (a batch at once) and those the Python builder builds (here:
+    the ones with metadata) arrive in the order they were captured, in posts cut at the limit."""
+    agent = make_agent(
+        moesif_collector.base_uri,
+        build=None,
+        BATCH_SIZE=100,
+        EVENT_BATCH_TIMEOUT=5.0,
+        EVENT_WORKER_COUNT=1,
+        BATCH_MAX_BYTES=8192,
+    )
+    agents.append(agent)
+    body = b'{"items": [' + b",".join(b'{"id": %d}' % i for i in range(100)) + b"]}"
+    for i in range(30):
+        record = make_record("ordered", i, path=f"/items/{i}")
+        record.request_time = record.response_time = 1795321112.25
+        record.host = "api.example.com"
+        record.request_headers = [("Content-Type", "application/json")]
+        record.response_headers = [("Content-Type", "application/json")]
+        record.response_body = body
+        if i % 10 == 0:
+            record.metadata = {"n": i}
+        assert agent.submit(record)
+    assert agent.flush(10)
+    events = moesif_collector.wait_for_events(30)
+    assert [event["transaction_id"] for event in events] == [f"ordered-{i}" for i in range(30)]
+    assert [event["metadata"] for event in events if event["metadata"]] == [{"n": i} for i in range(0, 30, 10)]
+    assert all(event["response"]["body"] == orjson.loads(body) for event in events)
+    # About 1.7 KB an event: the 30 go in several posts, none over the limit once decoded.
+    sizes = [post.decoded_size for post in event_posts(moesif_collector)]
+    assert len(sizes) >= 7
+    assert all(size is not None and size <= 8192 for size in sizes)
+    assert agent.stats()["sent"] == 30
 
 
 def test_users_and_companies_go_through_the_same_sender(moesif_collector: LocalCollector, agents: list[Agent]) -> None:

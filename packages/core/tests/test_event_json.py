@@ -57,7 +57,7 @@ def python_json(built: EventBuilder, record: RawExchange) -> bytes | None:
 def check(built: EventBuilder, record: RawExchange) -> bytes | None:
     writer = built._native_json
     assert writer is not None
-    got = writer(record)
+    got = writer.event(record)
     if got is not None:
         assert got == python_json(built, record)
         orjson.loads(got)
@@ -318,6 +318,118 @@ def records(draw: st.DrawFn) -> RawExchange:
 @given(records(), st.sampled_from(sorted(BUILDERS)))
 def test_every_native_event_is_the_python_builders(record: RawExchange, name: str) -> None:
     check(BUILDERS[name], record)
+
+
+def check_batch(built: EventBuilder, batch: list[RawExchange], limit: int) -> None:
+    """``events`` gives, in order, each record's own event joined into pieces, or the record back."""
+    writer = built._native_json
+    assert writer is not None
+    singles = [writer.event(record) for record in batch]
+    out = writer.events(batch, limit)
+    at = 0
+    previous: list[bytes] | None = None  # the events of the piece just before, when one was
+    for item in out:
+        if type(item) is not tuple:
+            assert item is batch[at]
+            assert singles[at] is None
+            at += 1
+            previous = None
+            continue
+        data, count = item
+        events = singles[at : at + count]
+        assert count >= 1 and len(events) == count and None not in events
+        assert data == b",".join(e for e in events if e is not None)
+        size = 2 + sum(len(e) + 1 for e in events if e is not None)
+        assert count == 1 or size <= limit
+        if previous is not None:  # a piece ends before an event only when that event would not fit
+            assert events[0] is not None
+            assert 2 + sum(len(e) + 1 for e in previous) + len(events[0]) + 1 > limit
+        previous = [e for e in events if e is not None]
+        at += count
+    assert at == len(batch)
+    pieces, failed = built.build_json_batch(batch, limit)
+    one_by_one = [built.build_json(record) for record in batch]
+    # Without their times: the Python builder stamps a record that has none with the time it runs.
+    assert untimed(b",".join(data for data, _ in pieces)) == untimed(b",".join(e for e in one_by_one if e is not None))
+    assert sum(count for _, count in pieces) == len(batch) - failed
+    assert failed == one_by_one.count(None)
+
+
+def untimed(joined: bytes) -> list[Any]:
+    events = orjson.loads(b"[" + joined + b"]")
+    for event in events:
+        event["request"].pop("time")
+        event["response"].pop("time")
+    return events  # type: ignore[no-any-return]
+
+
+@native
+@hypothesis_settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records(), max_size=8), st.sampled_from(sorted(BUILDERS)), st.sampled_from([1, 900, 1800, 4000, 10**9]))
+def test_a_batch_is_each_records_event_in_order_in_pieces_within_the_limit(
+    batch: list[RawExchange], name: str, limit: int
+) -> None:
+    check_batch(BUILDERS[name], batch, limit)
+
+
+@native
+def test_a_batch_of_usual_events_is_one_piece() -> None:
+    built = builder()
+    batch = [usual_record(), usual_record(path="/b"), usual_record(path="/c")]
+    assert [count for _, count in built._native_json.events(batch, 10**9)] == [3]  # type: ignore[union-attr]
+    check_batch(built, batch, 10**9)
+
+
+@native
+def test_a_piece_takes_events_up_to_the_limit_exactly() -> None:
+    built = builder()
+    batch = [usual_record(path="/a"), usual_record(path="/b"), usual_record(path="/c")]
+    writer = built._native_json
+    assert writer is not None
+    first, second, _ = (len(writer.event(record) or b"") for record in batch)
+    exactly = 2 + first + 1 + second + 1  # the sender's count of a batch of the first two
+    assert [count for _, count in writer.events(batch, exactly)] == [2, 1]
+    assert [count for _, count in writer.events(batch, exactly - 1)] == [1, 1, 1]
+    check_batch(built, batch, exactly)
+
+
+@native
+def test_a_batch_is_written_with_the_gil_released() -> None:
+    """Another thread runs while a batch is written: its counter moves only during the call.
+
+    With a long switch interval the main thread keeps the GIL from reading the counter to the
+    call and back, so every step the counter takes in between was taken while ``events`` had
+    released the GIL.
+    """
+    import threading
+    import time
+
+    built = builder()
+    body = b'{"items": [' + b",".join(b'{"id": %d, "name": "item"}' % i for i in range(20000)) + b"]}"
+    batch = [usual_record(response_body=body) for _ in range(16)]
+    steps = 0
+    stop = False
+
+    def count() -> None:
+        nonlocal steps
+        while not stop:
+            steps += 1
+
+    interval = sys.getswitchinterval()
+    thread = threading.Thread(target=count)
+    sys.setswitchinterval(0.2)
+    try:
+        thread.start()
+        time.sleep(0.05)  # the counter runs, then waits for the GIL the main thread takes back
+        before = steps
+        out = built._native_json.events(batch, 10**9)  # type: ignore[union-attr]
+        during = steps - before
+    finally:
+        stop = True
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert [count for _, count in out] == [16]
+    assert during > 0
 
 
 def test_moesif_pure_python_keeps_the_writer_out_and_events_are_still_built() -> None:

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include "structmember.h"
+#include "_json_scan.h"
 
 /* ------------------------------------------------------------------ the output buffer */
 
@@ -43,16 +44,16 @@ static void
 buf_free(Buf *b)
 {
     if (b->data != b->local) {
-        PyMem_Free(b->data);
+        PyMem_RawFree(b->data);
     }
 }
 
-/* buf_reserve when the buffer must grow: kept out of line, so the usual case stays a compare. */
+/* buf_reserve when the buffer must grow: kept out of line, so the usual case stays a compare.
+ * The raw allocator, and no exception set: a batch is written with the GIL released. */
 static int
 buf_grow(Buf *b, Py_ssize_t extra)
 {
     if (extra > PY_SSIZE_T_MAX / 2 - b->len) {
-        PyErr_NoMemory();
         return -1;
     }
     Py_ssize_t cap = b->cap * 2;
@@ -61,15 +62,14 @@ buf_grow(Buf *b, Py_ssize_t extra)
     }
     char *data;
     if (b->data == b->local) {
-        data = PyMem_Malloc((size_t)cap);
+        data = PyMem_RawMalloc((size_t)cap);
         if (data != NULL) {
             memcpy(data, b->local, (size_t)b->len);
         }
     } else {
-        data = PyMem_Realloc(b->data, (size_t)cap);
+        data = PyMem_RawRealloc(b->data, (size_t)cap);
     }
     if (data == NULL) {
-        PyErr_NoMemory();
         return -1;
     }
     b->data = data;
@@ -77,7 +77,7 @@ buf_grow(Buf *b, Py_ssize_t extra)
     return 0;
 }
 
-/* Room for `extra` more bytes; -1 (MemoryError set) when there is none. */
+/* Room for `extra` more bytes; -1 when there is none. */
 static inline int
 buf_reserve(Buf *b, Py_ssize_t extra)
 {
@@ -155,66 +155,72 @@ put_escaped(Buf *b, const unsigned char *s, Py_ssize_t n)
     return put(b, (const char *)s + start, n - start);
 }
 
-/* An exact str escaped, without quotes; -1 for lone surrogates (orjson refuses them: the Python
- * path decides). */
-static int
-put_str_inside(Buf *b, PyObject *str)
-{
-    Py_ssize_t n;
+/* A str's UTF-8, read under the GIL so the event can be written without it (the object stays
+ * referenced meanwhile); s == NULL stands for null. */
+typedef struct {
     const char *s;
+    Py_ssize_t n;
+} Text;
+
+static const Text NULL_TEXT = {NULL, 0};
+
+/* An exact str's text; -1 for lone surrogates (orjson refuses them: the Python path decides). */
+static int
+text_of(PyObject *str, Text *t)
+{
     if (PyUnicode_IS_ASCII(str)) {
-        s = (const char *)PyUnicode_1BYTE_DATA(str);
-        n = PyUnicode_GET_LENGTH(str);
-    } else {
-        s = PyUnicode_AsUTF8AndSize(str, &n);
-        if (s == NULL) {
-            return -1;
-        }
+        t->s = (const char *)PyUnicode_1BYTE_DATA(str);
+        t->n = PyUnicode_GET_LENGTH(str);
+        return 0;
     }
-    return put_escaped(b, (const unsigned char *)s, n);
+    t->s = PyUnicode_AsUTF8AndSize(str, &t->n);
+    return t->s == NULL ? -1 : 0;
 }
 
-/* An exact str as a JSON string. */
+/* None as null, an exact str as its text; -1 for anything else. */
 static int
-put_str(Buf *b, PyObject *str)
+text_or_null(PyObject *value, Text *t)
 {
-    if (PyUnicode_IS_ASCII(str)) {
-        /* The usual header name or value: nothing to escape, written with its quotes at once. */
-        const unsigned char *s = PyUnicode_1BYTE_DATA(str);
-        Py_ssize_t n = PyUnicode_GET_LENGTH(str);
-        Py_ssize_t i = 0;
-        while (i < n && !ESCAPED[s[i]]) {
-            i++;
-        }
-        if (i == n) {
-            if (buf_reserve(b, n + 2) < 0) {
-                return -1;
-            }
-            char *out = b->data + b->len;
-            out[0] = '"';
-            memcpy(out + 1, s, (size_t)n);
-            out[n + 1] = '"';
-            b->len += n + 2;
-            return 0;
-        }
+    if (value == Py_None) {
+        *t = NULL_TEXT;
+        return 0;
     }
-    if (PUT_LITERAL(b, "\"") < 0 || put_str_inside(b, str) < 0) {
+    return PyUnicode_CheckExact(value) ? text_of(value, t) : -1;
+}
+
+/* A text as a JSON string. */
+static int
+put_text(Buf *b, Text t)
+{
+    const unsigned char *s = (const unsigned char *)t.s;
+    Py_ssize_t n = t.n;
+    Py_ssize_t i = 0;
+    while (i < n && !ESCAPED[s[i]]) {
+        i++;
+    }
+    if (i == n) {
+        /* The usual header name or value: nothing to escape, written with its quotes at once. */
+        if (buf_reserve(b, n + 2) < 0) {
+            return -1;
+        }
+        char *out = b->data + b->len;
+        out[0] = '"';
+        memcpy(out + 1, s, (size_t)n);
+        out[n + 1] = '"';
+        b->len += n + 2;
+        return 0;
+    }
+    if (PUT_LITERAL(b, "\"") < 0 || put_escaped(b, s, n) < 0) {
         return -1;
     }
     return PUT_LITERAL(b, "\"");
 }
 
-/* None as null, an exact str as a string; -1 for anything else. */
+/* A text as a JSON string, or null. */
 static int
-put_str_or_null(Buf *b, PyObject *value)
+put_text_or_null(Buf *b, Text t)
 {
-    if (value == Py_None) {
-        return PUT_LITERAL(b, "null");
-    }
-    if (!PyUnicode_CheckExact(value)) {
-        return -1;
-    }
-    return put_str(b, value);
+    return t.s == NULL ? PUT_LITERAL(b, "null") : put_text(b, t);
 }
 
 /* A non-negative integer in decimal. */
@@ -263,44 +269,80 @@ put_latin1_inside(Buf *b, const unsigned char *s, Py_ssize_t n)
 /* 10000-01-01T00:00:00: moesif_core.timefmt formats every second below it the same way. */
 #define LAST_TIME 253402300800.0
 
-static long long cached_second = -1;
-static char cached_prefix[32];
+/* The last second formatted, per writing call: events of a batch mostly share it. */
+typedef struct {
+    long long second;
+    char prefix[32];
+} TimeCache;
 
-/* A time.time() float as "2026-11-21T18:16:46.871", as moesif_core.timefmt.format_event_time. */
+/* Whether a time.time() float can be written (as the builder's format_event_time would). */
 static int
-put_time(Buf *b, PyObject *value)
+time_of(PyObject *value, double *t)
 {
     if (!PyFloat_CheckExact(value)) {
         return -1;
     }
-    double timestamp = PyFloat_AS_DOUBLE(value);
-    if (!(timestamp >= 0.0 && timestamp < LAST_TIME)) {
-        return -1;
-    }
+    *t = PyFloat_AS_DOUBLE(value);
+    return *t >= 0.0 && *t < LAST_TIME ? 0 : -1;
+}
+
+/* A time read by time_of as "2026-11-21T18:16:46.871", as moesif_core.timefmt.format_event_time. */
+static int
+put_time(Buf *b, double timestamp, TimeCache *cache)
+{
     long long second = (long long)timestamp;
     int millis = (int)((timestamp - (double)second) * 1000.0);
     if (millis > 999) {
         millis = 999;
     }
-    if (second != cached_second) {
+    if (second != cache->second) {
         time_t t = (time_t)second;
         struct tm tm;
         if (gmtime_r(&t, &tm) == NULL
-            || strftime(cached_prefix, sizeof(cached_prefix), "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
-            cached_second = -1;
+            || strftime(cache->prefix, sizeof(cache->prefix), "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+            cache->second = -1;
             return -1;
         }
-        cached_second = second;
+        cache->second = second;
     }
     char text[26];
     text[0] = '"';
-    memcpy(text + 1, cached_prefix, 19);
+    memcpy(text + 1, cache->prefix, 19);
     text[20] = '.';
     text[21] = (char)('0' + millis / 100);
     text[22] = (char)('0' + millis / 10 % 10);
     text[23] = (char)('0' + millis % 10);
     text[24] = '"';
     return put(b, text, 25);
+}
+
+/* ------------------------------------------------------------------ the body check, from C */
+
+/* The C API of moesif_core._json_scan, once imported (NULL: not there, or another version). */
+static const JsonScanCAPI *json_scan;
+
+/* The Scanner behind a body check when it is Scanner.plain of the _json_scan this file knows (a
+ * new reference), else NULL: that check is then called as any Python callable. */
+static PyObject *
+scanner_of(PyObject *plain)
+{
+    if (!PyCFunction_Check(plain) || PyCFunction_GET_SELF(plain) == NULL) {
+        return NULL;
+    }
+    if (json_scan == NULL) {
+        const JsonScanCAPI *api = PyCapsule_Import(JSON_SCAN_CAPSULE, 0);
+        if (api == NULL || api->version != JSON_SCAN_CAPI_VERSION) {
+            PyErr_Clear();
+            return NULL;
+        }
+        json_scan = api;
+    }
+    PyObject *scanner = PyCFunction_GET_SELF(plain);
+    if (PyCFunction_GET_FUNCTION(plain) != json_scan->plain_method || !Py_IS_TYPE(scanner, json_scan->scanner_type)) {
+        return NULL;
+    }
+    Py_INCREF(scanner);
+    return scanner;
 }
 
 /* ------------------------------------------------------------------ the writer */
@@ -332,6 +374,8 @@ typedef struct {
     PyObject *client_ip;        /* client_ip(headers, peer) -> str | None */
     PyObject *request_plain;    /* the body check for request bodies, or None */
     PyObject *response_plain;
+    PyObject *request_scanner;  /* the Scanner behind request_plain, called directly; or NULL */
+    PyObject *response_scanner;
     PyTypeObject *record_type;  /* RawExchange: its slots are read at their offsets */
     Py_ssize_t offsets[32];
     Name names[MAX_NAMES];      /* every name above with its flags, ASCII ones only */
@@ -381,6 +425,8 @@ Writer_traverse(Writer *self, visitproc visit, void *arg)
     Py_VISIT(self->client_ip);
     Py_VISIT(self->request_plain);
     Py_VISIT(self->response_plain);
+    Py_VISIT(self->request_scanner);
+    Py_VISIT(self->response_scanner);
     Py_VISIT(self->normalize);
     Py_VISIT(self->record_type);
     return 0;
@@ -399,6 +445,8 @@ Writer_clear(Writer *self)
     Py_CLEAR(self->client_ip);
     Py_CLEAR(self->request_plain);
     Py_CLEAR(self->response_plain);
+    Py_CLEAR(self->request_scanner);
+    Py_CLEAR(self->response_scanner);
     Py_CLEAR(self->record_type);
     for (int i = 0; i < self->name_count; i++) {
         Py_CLEAR(self->names[i].text);
@@ -505,6 +553,13 @@ Writer_init(Writer *self, PyObject *args, PyObject *kwargs)
     SET(response_plain, response_plain);
     SET(record_type, record_type);
 #undef SET
+    /* A Scanner's check is called from C at writing, with the GIL released. */
+    if (request_plain != Py_None) {
+        self->request_scanner = scanner_of(request_plain);
+    }
+    if (response_plain != Py_None) {
+        self->response_scanner = scanner_of(response_plain);
+    }
 
     /* Where each attribute sits in a record of exactly that type (-1: looked up by name). */
     for (int i = 0; i < A_COUNT; i++) {
@@ -579,6 +634,7 @@ typedef struct {
     Py_ssize_t len;
     PyObject *key;     /* owned: keeps `name` alive */
     PyObject *value;   /* owned: a str, or bytes for ASGI */
+    Text text;         /* the value's text (latin-1 bytes for ASGI), set by headers_ready */
     int known;         /* the writer's name it spells (index into Writer.names), or -1 */
     int flags;         /* that name's flags, 0 for none */
 } Header;
@@ -588,6 +644,7 @@ typedef struct {
     int count;
     int cgi;           /* names are CGI keys: "_" means "-" */
     int asgi;          /* values are latin-1 bytes */
+    int verbatim;      /* names are the normalised dict's, written as they are */
     PyObject *dict;    /* owned: the normalised dict when the list is not read as it is */
 } Headers;
 
@@ -776,6 +833,8 @@ read_headers(const Writer *self, PyObject *headers, PyObject *style, Headers *h)
             return 0;
         }
         headers_clear(h);
+        h->asgi = 0;
+        h->cgi = 0;
     }
     PyObject *out = PyObject_CallFunctionObjArgs(self->normalize, headers, style, NULL);
     if (out == NULL || !PyDict_CheckExact(out)) {
@@ -783,6 +842,63 @@ read_headers(const Writer *self, PyObject *headers, PyObject *style, Headers *h)
         return -1;
     }
     h->dict = out;
+    return 0;
+}
+
+/* The normalised dict as items written as they are: masked names (in `masks`) flagged with
+ * `mask_flag`; -1 to hand the record over (odd items, more than MAX_HEADERS). */
+static int
+take_dict(Headers *h, PyObject *masks, int mask_flag)
+{
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    int masking = PySet_GET_SIZE(masks) > 0;
+    h->verbatim = 1;
+    while (PyDict_Next(h->dict, &pos, &name, &value)) {
+        if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value) || h->count == MAX_HEADERS) {
+            return -1;
+        }
+        Header *item = &h->items[h->count];
+        Text spelled;
+        if (text_of(name, &spelled) < 0) {
+            return -1;
+        }
+        int masked = masking ? PySet_Contains(masks, name) : 0;
+        if (masked < 0) {
+            return -1;
+        }
+        item->name = spelled.s;
+        item->len = spelled.n;
+        item->known = -1;
+        item->flags = masked ? mask_flag : 0;
+        if (PyUnicode_Compare(name, TRANSACTION_ID_HEADER) == 0) {
+            item->flags |= F_TRANSACTION;
+        }
+        Py_INCREF(name);
+        Py_INCREF(value);
+        item->key = name;
+        item->value = value;
+        h->count++;
+    }
+    return 0;
+}
+
+/* Every value's text, so the headers can be written without the GIL; -1 to hand over. */
+static int
+headers_ready(Headers *h, PyObject *masks, int mask_flag)
+{
+    if (h->dict != NULL && take_dict(h, masks, mask_flag) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < h->count; i++) {
+        Header *item = &h->items[i];
+        if (h->asgi) {
+            item->text.s = PyBytes_AS_STRING(item->value);
+            item->text.n = PyBytes_GET_SIZE(item->value);
+        } else if (text_of(item->value, &item->text) < 0) {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -857,89 +973,78 @@ coding_of(const Headers *h, int *failed)
     return NULL;
 }
 
-/* `headers` as a JSON object, masked names' values as "*****", the transaction id added last
- * when the list has none (as the builder's setdefault does). */
+/* Headers made ready as a JSON object, masked names' values as "*****", the transaction id
+ * added last when the list has none (as the builder's setdefault does). No Python calls. */
 static int
-put_headers(Buf *b, const Headers *h, int mask_flag, PyObject *masks, PyObject *transaction_id)
+put_headers(Buf *b, const Headers *h, int mask_flag, Text transaction_id)
 {
     if (PUT_LITERAL(b, "{") < 0) {
         return -1;
     }
-    int first = 1;
     int has_transaction = 0;
-    if (h->dict != NULL) {
-        Py_ssize_t pos = 0;
-        PyObject *name, *value;
-        int masking = PySet_GET_SIZE(masks) > 0;
-        while (PyDict_Next(h->dict, &pos, &name, &value)) {
-            if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value)) {
-                return -1;
-            }
-            if ((!first && PUT_LITERAL(b, ",") < 0) || put_str(b, name) < 0 || PUT_LITERAL(b, ":") < 0) {
-                return -1;
-            }
-            first = 0;
-            int masked = masking ? PySet_Contains(masks, name) : 0;
-            if (masked < 0 || (masked ? PUT_LITERAL(b, "\"*****\"") : put_str(b, value)) < 0) {
-                return -1;
-            }
+    for (int i = 0; i < h->count; i++) {
+        const Header *item = &h->items[i];
+        if (i > 0 && PUT_LITERAL(b, ",") < 0) {
+            return -1;
         }
-        if (transaction_id != NULL) {
-            has_transaction = PyDict_Contains(h->dict, TRANSACTION_ID_HEADER);
-            if (has_transaction < 0) {
+        if (h->verbatim) {
+            if (put_text(b, (Text){item->name, item->len}) < 0) {
                 return -1;
             }
-        }
-    } else {
-        for (int i = 0; i < h->count; i++) {
-            const Header *item = &h->items[i];
-            if (buf_reserve(b, item->len + 4) < 0) {
+        } else {
+            if (buf_reserve(b, item->len + 2) < 0) {
                 return -1;
             }
-            if (!first) {
-                b->data[b->len++] = ',';
-            }
-            first = 0;
             b->data[b->len++] = '"';
             for (Py_ssize_t j = 0; j < item->len; j++) {
                 b->data[b->len++] = (char)name_char((unsigned char)item->name[j], h->cgi);
             }
             b->data[b->len++] = '"';
-            b->data[b->len++] = ':';
-            has_transaction |= item->flags & F_TRANSACTION;
-            int failed;
-            if (item->flags & mask_flag) {
-                failed = PUT_LITERAL(b, "\"*****\"");
-            } else if (h->asgi) {
-                failed = PUT_LITERAL(b, "\"") < 0
-                    || put_latin1_inside(b, (const unsigned char *)PyBytes_AS_STRING(item->value), PyBytes_GET_SIZE(item->value)) < 0
-                    || PUT_LITERAL(b, "\"") < 0;
-            } else {
-                failed = put_str(b, item->value);
-            }
-            if (failed) {
-                return -1;
-            }
+        }
+        if (PUT_LITERAL(b, ":") < 0) {
+            return -1;
+        }
+        has_transaction |= item->flags & F_TRANSACTION;
+        int failed;
+        if (item->flags & mask_flag) {
+            failed = PUT_LITERAL(b, "\"*****\"");
+        } else if (h->asgi) {
+            failed = PUT_LITERAL(b, "\"") < 0
+                || put_latin1_inside(b, (const unsigned char *)item->text.s, item->text.n) < 0
+                || PUT_LITERAL(b, "\"") < 0;
+        } else {
+            failed = put_text(b, item->text);
+        }
+        if (failed) {
+            return -1;
         }
     }
-    if (transaction_id != NULL && !has_transaction) {
-        if ((!first && PUT_LITERAL(b, ",") < 0) || PUT_LITERAL(b, "\"x-moesif-transaction-id\":") < 0
-            || put_str(b, transaction_id) < 0) {
+    if (transaction_id.s != NULL && !has_transaction) {
+        if ((h->count > 0 && PUT_LITERAL(b, ",") < 0) || PUT_LITERAL(b, "\"x-moesif-transaction-id\":") < 0
+            || put_text(b, transaction_id) < 0) {
             return -1;
         }
     }
     return PUT_LITERAL(b, "}");
 }
 
-/* A body and its transfer encoding, after `"body":`. */
+/* ------------------------------------------------------------------ bodies */
+
+/* A body as the event carries it: null, or JSON bytes that go in as they are. */
+typedef struct {
+    Text data;       /* s == NULL: null */
+    PyObject *scanner;  /* borrowed: when set, data is checked at writing, without the GIL */
+} Body;
+
+/* A body into `body`: null, or bytes with no content coding that the body check lets go in as
+ * they are (checked here with a Python check, at writing with a Scanner); -1 to hand over. */
 static int
-put_body(Buf *b, PyObject *data, const Headers *h, PyObject *plain, const char *between, Py_ssize_t between_len)
+read_body(Body *body, PyObject *data, const Headers *h, PyObject *plain, PyObject *scanner)
 {
+    body->data = NULL_TEXT;
+    body->scanner = NULL;
     if (data == Py_None || (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) == 0)) {
-        if (PUT_LITERAL(b, "null") < 0 || put(b, between, between_len) < 0) {
-            return -1;
-        }
-        return PUT_LITERAL(b, "null");
+        return 0;
     }
     if (!PyBytes_CheckExact(data) || plain == Py_None) {
         return -1;
@@ -952,19 +1057,45 @@ put_body(Buf *b, PyObject *data, const Headers *h, PyObject *plain, const char *
     if (coding != NULL && (PyUnicode_CheckExact(coding) ? PyUnicode_GET_LENGTH(coding) : Py_SIZE(coding)) != 0) {
         return -1; /* compressed: the Python path undoes it */
     }
+    body->data.s = PyBytes_AS_STRING(data);
+    body->data.n = PyBytes_GET_SIZE(data);
+    if (scanner != NULL) {
+        body->scanner = scanner;
+        return 0;
+    }
     PyObject *verdict = PyObject_CallOneArg(plain, data);
     if (verdict == NULL) {
         return -1;
     }
     Py_DECREF(verdict);
-    if (verdict != Py_True) {
-        return -1;
+    return verdict == Py_True ? 0 : -1;
+}
+
+/* Whether a body read by read_body goes in as it is (the Scanner's verdict, when it is asked now). */
+static int
+body_plain(const Body *body)
+{
+    return body->scanner == NULL
+        || json_scan->plain(body->scanner, (const unsigned char *)body->data.s, body->data.n);
+}
+
+/* A body and its transfer encoding, after `"body":`. */
+static int
+put_body(Buf *b, const Body *body, const char *between, Py_ssize_t between_len)
+{
+    if (body->data.s == NULL) {
+        if (PUT_LITERAL(b, "null") < 0 || put(b, between, between_len) < 0) {
+            return -1;
+        }
+        return PUT_LITERAL(b, "null");
     }
-    if (put(b, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0 || put(b, between, between_len) < 0) {
+    if (put(b, body->data.s, body->data.n) < 0 || put(b, between, between_len) < 0) {
         return -1;
     }
     return PUT_LITERAL(b, "\"json\"");
 }
+
+/* ------------------------------------------------------------------ ids and the client address */
 
 /* 1 when the normalised dict holds a value (a non-empty one with `nonempty`) under one of
  * `names`, 0 if not, -1 on error. */
@@ -1039,19 +1170,16 @@ usable_id(PyObject *value)
     return value == Py_None || (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) > 0);
 }
 
-/* None, or a str that is not empty, as the builder's _str_or_none leaves it: NULL (None) when
- * empty; `*ok` = 0 for anything else. Borrowed. */
-static PyObject *
-str_or_none(PyObject *value, int *ok)
+/* None, or a str that is not empty, as the builder's _str_or_none leaves it: null when empty;
+ * -1 for anything else. */
+static int
+text_or_none(PyObject *value, Text *t)
 {
-    if (value == Py_None) {
-        return NULL;
+    if (value == Py_None || (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) == 0)) {
+        *t = NULL_TEXT;
+        return 0;
     }
-    if (!PyUnicode_CheckExact(value)) {
-        *ok = 0;
-        return NULL;
-    }
-    return PyUnicode_GET_LENGTH(value) > 0 ? value : NULL;
+    return PyUnicode_CheckExact(value) ? text_of(value, t) : -1;
 }
 
 /* The integer `value` when it is an exact int in [low, high]; `*ok` = 0 otherwise. */
@@ -1072,61 +1200,48 @@ int_in(PyObject *value, long long low, long long high, int *ok)
     return v;
 }
 
-/* Everything below but the output buffer, so one exit releases it all. */
+/* ------------------------------------------------------------------ one event: read, then written */
+
+/* Everything an event is written from, read from its record under the GIL: what it holds
+ * stays referenced until event_clear, so write_event reads it with the GIL released. */
 typedef struct {
     PyObject *attrs[A_COUNT];
     Headers request;
     Headers response;
     PyObject *identity;
-    PyObject *ip;
-} Parts;
+    PyObject *ip_object;
+    PyObject *api_version_object;
+    double request_time, response_time;
+    long long status, weight;
+    Text full_url;              /* the URI as the record holds it, or null: then the pieces */
+    Text uri[5];                /* scheme, host, root path, path, query string */
+    Text method, api_version, ip, user, company, session_token, route, direction, blocked_by, transaction_id;
+    Body request_body, response_body;
+} Event;
 
 static void
-parts_clear(Parts *p)
+event_init(Event *e)
 {
-    for (int i = 0; i < A_COUNT; i++) {
-        Py_XDECREF(p->attrs[i]);
-    }
-    headers_clear(&p->request);
-    headers_clear(&p->response);
-    Py_XDECREF(p->identity);
-    Py_XDECREF(p->ip);
+    memset(e->attrs, 0, sizeof(e->attrs));
+    e->request.count = e->response.count = 0;
+    e->request.cgi = e->response.cgi = 0;
+    e->request.asgi = e->response.asgi = 0;
+    e->request.verbatim = e->response.verbatim = 0;
+    e->request.dict = e->response.dict = NULL;
+    e->identity = e->ip_object = e->api_version_object = NULL;
 }
 
-/* The URI the builder assembles (or the full URL the record holds); -1 to hand over. */
-static int
-put_uri(Buf *b, PyObject **a)
+static void
+event_clear(Event *e)
 {
-    PyObject *full = a[A_FULL_URL];
-    if (full != Py_None) {
-        if (!PyUnicode_CheckExact(full)) {
-            return -1;
-        }
-        if (PyUnicode_GET_LENGTH(full) > 0) {
-            return put_str(b, full);
-        }
+    for (int i = 0; i < A_COUNT; i++) {
+        Py_CLEAR(e->attrs[i]);
     }
-    PyObject *scheme = a[A_SCHEME], *host = a[A_HOST], *root = a[A_ROOT_PATH], *path = a[A_PATH];
-    PyObject *query = a[A_QUERY_STRING];
-    PyObject *pieces[5] = {scheme, host, root, path, query};
-    for (int i = 0; i < 5; i++) {
-        if (!PyUnicode_CheckExact(pieces[i])) {
-            return -1;
-        }
-    }
-    /* Non-ASCII paths are percent-encoded by the Python path; hosts and schemes go as they are. */
-    if (!PyUnicode_IS_ASCII(root) || !PyUnicode_IS_ASCII(path) || !PyUnicode_IS_ASCII(query)) {
-        return -1;
-    }
-    /* Each piece escaped on its own is the whole escaped: escapes never span characters. */
-    if (PUT_LITERAL(b, "\"") < 0 || put_str_inside(b, scheme) < 0 || PUT_LITERAL(b, "://") < 0
-        || put_str_inside(b, host) < 0 || put_str_inside(b, root) < 0 || put_str_inside(b, path) < 0) {
-        return -1;
-    }
-    if (PyUnicode_GET_LENGTH(query) > 0 && (PUT_LITERAL(b, "?") < 0 || put_str_inside(b, query) < 0)) {
-        return -1;
-    }
-    return PUT_LITERAL(b, "\"");
+    headers_clear(&e->request);
+    headers_clear(&e->response);
+    Py_CLEAR(e->identity);
+    Py_CLEAR(e->ip_object);
+    Py_CLEAR(e->api_version_object);
 }
 
 /* The record's attributes into `a` (new references); -1 when one is missing. */
@@ -1150,11 +1265,44 @@ read_record(const Writer *self, PyObject *record, PyObject **a)
     return 0;
 }
 
-/* The event of the record as JSON into `b`; -1 to hand the record to the Python builder. */
+/* The URI's texts: the full URL the record holds, else the pieces the builder assembles; -1 to
+ * hand over. */
 static int
-write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
+read_uri(Event *e)
 {
-    PyObject **a = p->attrs;
+    PyObject **a = e->attrs;
+    PyObject *full = a[A_FULL_URL];
+    e->full_url = NULL_TEXT;
+    if (full != Py_None) {
+        if (!PyUnicode_CheckExact(full)) {
+            return -1;
+        }
+        if (PyUnicode_GET_LENGTH(full) > 0) {
+            return text_of(full, &e->full_url);
+        }
+    }
+    PyObject *pieces[5] = {a[A_SCHEME], a[A_HOST], a[A_ROOT_PATH], a[A_PATH], a[A_QUERY_STRING]};
+    for (int i = 0; i < 5; i++) {
+        if (!PyUnicode_CheckExact(pieces[i])) {
+            return -1;
+        }
+        /* Non-ASCII paths are percent-encoded by the Python path; hosts and schemes go as they are. */
+        if (i >= 2 && !PyUnicode_IS_ASCII(pieces[i])) {
+            return -1;
+        }
+        if (text_of(pieces[i], &e->uri[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The record into `e`: every check, every call into Python (normalisation, identifier, client_ip,
+ * a body check that is not a Scanner); -1 to hand the record to the Python builder. */
+static int
+read_event(Writer *self, PyObject *record, Event *e)
+{
+    PyObject **a = e->attrs;
     if (read_record(self, record, a) < 0) {
         return -1;
     }
@@ -1177,25 +1325,26 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
     if (!PyUnicode_CheckExact(a[A_METHOD])) {
         return -1;
     }
-    long long status = int_in(a[A_STATUS], 0, 999, &ok);
-    long long weight = int_in(a[A_WEIGHT], 1, PY_LLONG_MAX, &ok);
-    PyObject *session_token = str_or_none(a[A_SESSION_TOKEN], &ok);
-    PyObject *blocked_by = str_or_none(a[A_BLOCKED_BY], &ok);
-    PyObject *transaction_id = str_or_none(a[A_TRANSACTION_ID], &ok);
-    PyObject *route = str_or_none(a[A_ROUTE], &ok);
+    e->status = int_in(a[A_STATUS], 0, 999, &ok);
+    e->weight = int_in(a[A_WEIGHT], 1, PY_LLONG_MAX, &ok);
     PyObject *user = a[A_USER_ID], *company = a[A_COMPANY_ID];
     if (!ok || !usable_id(user) || !usable_id(company)) {
         return -1;
     }
+    if (text_or_none(a[A_SESSION_TOKEN], &e->session_token) < 0 || text_or_none(a[A_BLOCKED_BY], &e->blocked_by) < 0
+        || text_or_none(a[A_TRANSACTION_ID], &e->transaction_id) < 0 || text_or_none(a[A_ROUTE], &e->route) < 0) {
+        return -1;
+    }
+    PyObject *transaction_id = e->transaction_id.s == NULL ? NULL : a[A_TRANSACTION_ID];
 
-    if (read_headers(self, a[A_REQUEST_HEADERS], a[A_REQUEST_HEADER_STYLE], &p->request) < 0
-        || read_headers(self, a[A_RESPONSE_HEADERS], a[A_RESPONSE_HEADER_STYLE], &p->response) < 0) {
+    if (read_headers(self, a[A_REQUEST_HEADERS], a[A_REQUEST_HEADER_STYLE], &e->request) < 0
+        || read_headers(self, a[A_RESPONSE_HEADERS], a[A_RESPONSE_HEADER_STYLE], &e->response) < 0) {
         return -1;
     }
     if (transaction_id != NULL) {
         /* The builder's setdefault, on a dict the identifier and client_ip read (never in the
          * direct reading: see Writer_init). */
-        PyObject *dicts[2] = {p->request.dict, p->response.dict};
+        PyObject *dicts[2] = {e->request.dict, e->response.dict};
         for (int i = 0; i < 2; i++) {
             if (dicts[i] != NULL && PyDict_SetDefault(dicts[i], TRANSACTION_ID_HEADER, transaction_id) == NULL) {
                 return -1;
@@ -1209,12 +1358,12 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
         if (nobody == NULL && (nobody = PyTuple_Pack(2, Py_None, Py_None)) == NULL) {
             return -1;
         }
-        p->identity = ask(self, &p->request, F_IDENTITY, self->identity_names, 1, 0, self->identify, NULL, nobody);
-        if (p->identity == NULL || !PyTuple_CheckExact(p->identity) || PyTuple_GET_SIZE(p->identity) != 2) {
+        e->identity = ask(self, &e->request, F_IDENTITY, self->identity_names, 1, 0, self->identify, NULL, nobody);
+        if (e->identity == NULL || !PyTuple_CheckExact(e->identity) || PyTuple_GET_SIZE(e->identity) != 2) {
             return -1;
         }
-        PyObject *found_user = PyTuple_GET_ITEM(p->identity, 0);
-        PyObject *found_company = PyTuple_GET_ITEM(p->identity, 1);
+        PyObject *found_user = PyTuple_GET_ITEM(e->identity, 0);
+        PyObject *found_company = PyTuple_GET_ITEM(e->identity, 1);
         if (!usable_id(found_user) || !usable_id(found_company)) {
             return -1;
         }
@@ -1228,82 +1377,130 @@ write_event(Writer *self, PyObject *record, Buf *b, Parts *p)
 
     /* The client address: the peer's, unless a proxy header is there (then as client_ip says). */
     PyObject *peer = a[A_CLIENT_ADDR];
-    PyObject *ip;
     if (!PyUnicode_CheckExact(peer) && peer != Py_None) {
         return -1;
     }
     PyObject *own = peer == Py_None || PyUnicode_GET_LENGTH(peer) == 0 ? Py_None : peer;
     /* client_ip reads the masked dict: with a proxy header masked, the Python path decides. */
-    p->ip = ask(self, &p->request, F_PROXY, self->ip_names, 0, self->proxy_masked, self->client_ip, peer, own);
-    if (p->ip == NULL || (p->ip != Py_None && !PyUnicode_CheckExact(p->ip))) {
+    e->ip_object = ask(self, &e->request, F_PROXY, self->ip_names, 0, self->proxy_masked, self->client_ip, peer, own);
+    if (e->ip_object == NULL || text_or_null(e->ip_object, &e->ip) < 0) {
         return -1;
     }
-    ip = p->ip;
+    Py_INCREF(self->api_version);
+    e->api_version_object = self->api_version;
 
-    /* {"request":{...},"response":{...},...} in the builder's key order. */
-    if (PUT_LITERAL(b, "{\"request\":{\"time\":") < 0 || put_time(b, a[A_REQUEST_TIME]) < 0
-        || PUT_LITERAL(b, ",\"uri\":") < 0 || put_uri(b, a) < 0
-        || PUT_LITERAL(b, ",\"verb\":") < 0 || put_str(b, a[A_METHOD]) < 0
-        || PUT_LITERAL(b, ",\"api_version\":") < 0 || put_str_or_null(b, self->api_version) < 0
-        || PUT_LITERAL(b, ",\"ip_address\":") < 0 || put_str_or_null(b, ip) < 0
-        || PUT_LITERAL(b, ",\"headers\":") < 0
-        || put_headers(b, &p->request, F_MASK_REQUEST, self->request_masks, transaction_id) < 0) {
+    if (time_of(a[A_REQUEST_TIME], &e->request_time) < 0 || time_of(a[A_RESPONSE_TIME], &e->response_time) < 0
+        || read_uri(e) < 0 || text_of(a[A_METHOD], &e->method) < 0 || text_of(direction, &e->direction) < 0
+        || text_or_null(e->api_version_object, &e->api_version) < 0 || text_or_null(user, &e->user) < 0
+        || text_or_null(company, &e->company) < 0) {
+        return -1;
+    }
+    if (headers_ready(&e->request, self->request_masks, F_MASK_REQUEST) < 0
+        || headers_ready(&e->response, self->response_masks, F_MASK_RESPONSE) < 0) {
+        return -1;
+    }
+    if (read_body(&e->request_body, a[A_REQUEST_BODY], &e->request, self->request_plain, self->request_scanner) < 0
+        || read_body(&e->response_body, a[A_RESPONSE_BODY], &e->response, self->response_plain, self->response_scanner) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether an event read by read_event can be written: its bodies pass the checks left to now. */
+static int
+event_plain(const Event *e)
+{
+    return body_plain(&e->request_body) && body_plain(&e->response_body);
+}
+
+/* An event read by read_event as JSON into `b`, in the builder's key order; -1 when memory runs
+ * out. No Python calls: a batch writes its events with the GIL released. */
+static int
+write_event(const Event *e, Buf *b, TimeCache *times)
+{
+    if (PUT_LITERAL(b, "{\"request\":{\"time\":") < 0 || put_time(b, e->request_time, times) < 0
+        || PUT_LITERAL(b, ",\"uri\":") < 0) {
+        return -1;
+    }
+    if (e->full_url.s != NULL) {
+        if (put_text(b, e->full_url) < 0) {
+            return -1;
+        }
+    } else {
+        /* Each piece escaped on its own is the whole escaped: escapes never span characters. */
+        const Text *u = e->uri;
+        if (PUT_LITERAL(b, "\"") < 0 || put_escaped(b, (const unsigned char *)u[0].s, u[0].n) < 0
+            || PUT_LITERAL(b, "://") < 0 || put_escaped(b, (const unsigned char *)u[1].s, u[1].n) < 0
+            || put_escaped(b, (const unsigned char *)u[2].s, u[2].n) < 0
+            || put_escaped(b, (const unsigned char *)u[3].s, u[3].n) < 0) {
+            return -1;
+        }
+        if (u[4].n > 0 && (PUT_LITERAL(b, "?") < 0 || put_escaped(b, (const unsigned char *)u[4].s, u[4].n) < 0)) {
+            return -1;
+        }
+        if (PUT_LITERAL(b, "\"") < 0) {
+            return -1;
+        }
+    }
+    if (PUT_LITERAL(b, ",\"verb\":") < 0 || put_text(b, e->method) < 0
+        || PUT_LITERAL(b, ",\"api_version\":") < 0 || put_text_or_null(b, e->api_version) < 0
+        || PUT_LITERAL(b, ",\"ip_address\":") < 0 || put_text_or_null(b, e->ip) < 0
+        || PUT_LITERAL(b, ",\"headers\":") < 0 || put_headers(b, &e->request, F_MASK_REQUEST, e->transaction_id) < 0) {
         return -1;
     }
     static const char REQUEST_BETWEEN[] = ",\"transfer_encoding\":";
-    if (PUT_LITERAL(b, ",\"body\":") < 0
-        || put_body(b, a[A_REQUEST_BODY], &p->request, self->request_plain, REQUEST_BETWEEN, sizeof(REQUEST_BETWEEN) - 1) < 0) {
+    if (PUT_LITERAL(b, ",\"body\":") < 0 || put_body(b, &e->request_body, REQUEST_BETWEEN, sizeof(REQUEST_BETWEEN) - 1) < 0) {
         return -1;
     }
-    if (PUT_LITERAL(b, "},\"response\":{\"time\":") < 0 || put_time(b, a[A_RESPONSE_TIME]) < 0
-        || PUT_LITERAL(b, ",\"status\":") < 0 || put_int(b, (unsigned long long)status) < 0
-        || PUT_LITERAL(b, ",\"headers\":") < 0
-        || put_headers(b, &p->response, F_MASK_RESPONSE, self->response_masks, transaction_id) < 0) {
+    if (PUT_LITERAL(b, "},\"response\":{\"time\":") < 0 || put_time(b, e->response_time, times) < 0
+        || PUT_LITERAL(b, ",\"status\":") < 0 || put_int(b, (unsigned long long)e->status) < 0
+        || PUT_LITERAL(b, ",\"headers\":") < 0 || put_headers(b, &e->response, F_MASK_RESPONSE, e->transaction_id) < 0) {
         return -1;
     }
     static const char RESPONSE_BETWEEN[] = ",\"ip_address\":null,\"transfer_encoding\":";
     if (PUT_LITERAL(b, ",\"body\":") < 0
-        || put_body(b, a[A_RESPONSE_BODY], &p->response, self->response_plain, RESPONSE_BETWEEN, sizeof(RESPONSE_BETWEEN) - 1) < 0) {
+        || put_body(b, &e->response_body, RESPONSE_BETWEEN, sizeof(RESPONSE_BETWEEN) - 1) < 0) {
         return -1;
     }
-    if (PUT_LITERAL(b, "},\"user_id\":") < 0 || put_str_or_null(b, user) < 0
-        || PUT_LITERAL(b, ",\"company_id\":") < 0 || put_str_or_null(b, company) < 0
-        || PUT_LITERAL(b, ",\"session_token\":") < 0
-        || put_str_or_null(b, session_token == NULL ? Py_None : session_token) < 0
+    if (PUT_LITERAL(b, "},\"user_id\":") < 0 || put_text_or_null(b, e->user) < 0
+        || PUT_LITERAL(b, ",\"company_id\":") < 0 || put_text_or_null(b, e->company) < 0
+        || PUT_LITERAL(b, ",\"session_token\":") < 0 || put_text_or_null(b, e->session_token) < 0
         || PUT_LITERAL(b, ",\"metadata\":") < 0) {
         return -1;
     }
-    if (route == NULL) {
+    if (e->route.s == NULL) {
         if (PUT_LITERAL(b, "null") < 0) {
             return -1;
         }
-    } else if (PUT_LITERAL(b, "{\"_moesif\":{\"route\":") < 0 || put_str(b, route) < 0 || PUT_LITERAL(b, "}}") < 0) {
+    } else if (PUT_LITERAL(b, "{\"_moesif\":{\"route\":") < 0 || put_text(b, e->route) < 0 || PUT_LITERAL(b, "}}") < 0) {
         return -1;
     }
-    if (PUT_LITERAL(b, ",\"tags\":null,\"direction\":") < 0 || put_str(b, direction) < 0
-        || PUT_LITERAL(b, ",\"weight\":") < 0 || put_int(b, (unsigned long long)weight) < 0
-        || PUT_LITERAL(b, ",\"blocked_by\":") < 0
-        || put_str_or_null(b, blocked_by == NULL ? Py_None : blocked_by) < 0
-        || PUT_LITERAL(b, ",\"transaction_id\":") < 0
-        || put_str_or_null(b, transaction_id == NULL ? Py_None : transaction_id) < 0
+    if (PUT_LITERAL(b, ",\"tags\":null,\"direction\":") < 0 || put_text(b, e->direction) < 0
+        || PUT_LITERAL(b, ",\"weight\":") < 0 || put_int(b, (unsigned long long)e->weight) < 0
+        || PUT_LITERAL(b, ",\"blocked_by\":") < 0 || put_text_or_null(b, e->blocked_by) < 0
+        || PUT_LITERAL(b, ",\"transaction_id\":") < 0 || put_text_or_null(b, e->transaction_id) < 0
         || PUT_LITERAL(b, "}") < 0) {
         return -1;
     }
     return 0;
 }
 
+/* ------------------------------------------------------------------ the methods */
+
 static PyObject *
 Writer_event(Writer *self, PyObject *record)
 {
     Buf b;
-    Parts p;
+    Event e;
+    TimeCache times = {-1, {0}};
     buf_init(&b);
-    memset(&p, 0, sizeof(p));
+    event_init(&e);
     PyObject *result = NULL;
-    if (self->normalize != NULL && write_event(self, record, &b, &p) == 0) {
+    if (self->normalize != NULL && read_event(self, record, &e) == 0 && event_plain(&e)
+        && write_event(&e, &b, &times) == 0) {
         result = PyBytes_FromStringAndSize(b.data, b.len);
     }
-    parts_clear(&p);
+    event_clear(&e);
     buf_free(&b);
     if (result == NULL) {
         PyErr_Clear(); /* whatever went wrong, the Python builder decides */
@@ -1312,9 +1509,150 @@ Writer_event(Writer *self, PyObject *record)
     return result;
 }
 
+/* Where a batch's events were written: chunks of events joined by ",", each within the limit. */
+typedef struct {
+    Py_ssize_t start, end;
+    Py_ssize_t first;  /* the record of its first event */
+    Py_ssize_t count;
+} Chunk;
+
+/* The events written into `b` with the GIL released, joined by "," and cut into chunks whose
+ * bracketed size, counted as the sender counts it (2 + each event + 1), stays within `limit`
+ * (a single event over it goes alone). An event whose check fails, or for which memory runs out,
+ * is marked in `written` (0) for the Python builder, and ends the chunk before it, so the events
+ * keep their order. The number of chunks. */
+static Py_ssize_t
+write_batch(const Event *events, char *written, Py_ssize_t n, Py_ssize_t limit, Buf *b, Chunk *chunks)
+{
+    TimeCache times = {-1, {0}};
+    Py_ssize_t chunk_count = 0;
+    Py_ssize_t size = 0; /* the open chunk's counted size; 0: no chunk open */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t before = b->len;
+        if (written[i] && !event_plain(&events[i])) {
+            written[i] = 0;
+        }
+        if (written[i] && size > 0 && PUT_LITERAL(b, ",") < 0) {
+            written[i] = 0;
+        }
+        Py_ssize_t start = b->len;
+        if (written[i] && write_event(&events[i], b, &times) < 0) {
+            b->len = before;
+            written[i] = 0;
+        }
+        if (!written[i]) {
+            size = 0; /* the Python builder's event comes next */
+            continue;
+        }
+        Py_ssize_t length = b->len - start;
+        if (size > 0 && size + length + 1 > limit) {
+            /* Over the limit: the open chunk ends before this event's comma, which opens the next. */
+            chunks[chunk_count - 1].end = before;
+            size = 0;
+        }
+        if (size == 0) {
+            chunks[chunk_count].start = start;
+            chunks[chunk_count].first = i;
+            chunks[chunk_count].count = 0;
+            chunk_count++;
+            size = 2;
+        }
+        chunks[chunk_count - 1].end = b->len;
+        chunks[chunk_count - 1].count++;
+        size += length + 1;
+    }
+    return chunk_count;
+}
+
+/* events(records, limit): [(chunk, count) or a handed back record, ...]; see Writer_methods. */
+static PyObject *
+Writer_events(Writer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "events(records: list, limit: int)");
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* A list of our own: the caller's may change while the GIL is released. */
+    PyObject *records = PyList_GetSlice(args[0], 0, PyList_GET_SIZE(args[0]));
+    if (records == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    Event *events = n ? PyMem_RawMalloc((size_t)n * sizeof(Event)) : NULL;
+    char *written = n ? PyMem_RawMalloc((size_t)n) : NULL;
+    Chunk *chunks = n ? PyMem_RawMalloc((size_t)n * sizeof(Chunk)) : NULL;
+    PyObject *pieces = PyList_New(0), *result = NULL;
+    if (n && (events == NULL || written == NULL || chunks == NULL)) {
+        PyMem_RawFree(events);
+        events = NULL;
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        event_init(&events[i]);
+    }
+    if (pieces == NULL) {
+        goto done;
+    }
+    Py_ssize_t readable = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        written[i] = self->normalize != NULL && read_event(self, PyList_GET_ITEM(records, i), &events[i]) == 0;
+        if (!written[i]) {
+            PyErr_Clear(); /* the Python builder decides */
+        }
+        readable += written[i];
+    }
+    Buf b;
+    buf_init(&b);
+    Py_ssize_t chunk_count = 0;
+    if (readable > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        chunk_count = write_batch(events, written, n, limit, &b, chunks);
+        Py_END_ALLOW_THREADS
+    }
+    /* The pieces and the handed back records, in the records' order. */
+    int failed = 0;
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        if (c < chunk_count && chunks[c].first == i) {
+            PyObject *data = PyBytes_FromStringAndSize(b.data + chunks[c].start, chunks[c].end - chunks[c].start);
+            PyObject *piece = data == NULL ? NULL : Py_BuildValue("(Nn)", data, chunks[c].count);
+            failed = piece == NULL || PyList_Append(pieces, piece) < 0;
+            Py_XDECREF(piece);
+            c++;
+        } else if (!written[i]) {
+            failed = PyList_Append(pieces, PyList_GET_ITEM(records, i)) < 0;
+        }
+    }
+    buf_free(&b);
+    if (!failed) {
+        Py_INCREF(pieces);
+        result = pieces;
+    }
+done:
+    for (Py_ssize_t i = 0; events != NULL && i < n; i++) {
+        event_clear(&events[i]);
+    }
+    PyMem_RawFree(events);
+    PyMem_RawFree(written);
+    PyMem_RawFree(chunks);
+    Py_XDECREF(pieces);
+    Py_DECREF(records);
+    return result;
+}
+
 static PyMethodDef Writer_methods[] = {
     {"event", (PyCFunction)Writer_event, METH_O,
      "The event of a RawExchange as JSON bytes, or None: then the Python builder must build it."},
+    {"events", (PyCFunction)(void (*)(void))Writer_events, METH_FASTCALL,
+     "events(records, limit, /)\n--\n\nThe events of a list of RawExchange, written with the GIL released, in "
+     "their order: (events joined by ',', how many) for those written, the record itself for each the Python "
+     "builder must build. A piece, bracketed, is at most limit bytes (counting 2 and each event plus 1) unless "
+     "it is one event."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1342,8 +1680,9 @@ static struct PyModuleDef module = {
 };
 
 /* The interface this file gives its Python module (moesif_core.native.native_part): raised with
- * any change the Python side must match, so a build of older sources is refused, not called. */
-#define API 1
+ * any change the Python side must match, so a build of older sources is refused, not called.
+ * 2: Writer.events. */
+#define API 2
 
 PyMODINIT_FUNC
 PyInit__event_json(void)

@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_json_scan.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -416,6 +417,18 @@ static PyObject *Scanner_plain(Scanner *self, PyObject *data) {
     return result;
 }
 
+/* Scanner.plain for the other native parts (see _json_scan.h): no Python object is touched. */
+static int scan_plain(PyObject *scanner, const unsigned char *data, Py_ssize_t size) {
+    return scan_text((const Scanner *)scanner, data, data + size);
+}
+
+static JsonScanCAPI c_api = {
+    .version = JSON_SCAN_CAPI_VERSION,
+    .scanner_type = NULL, /* &ScannerType, set at module init */
+    .plain_method = (PyCFunction)Scanner_plain,
+    .plain = scan_plain,
+};
+
 static void Scanner_dealloc(Scanner *self) {
     PyMem_Free(self->slots);
     Py_XDECREF(self->names);
@@ -540,6 +553,13 @@ PyMODINIT_FUNC PyInit__json_scan(void) {
         return NULL;
     }
     if (PyModule_AddIntConstant(m, "API", API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    c_api.scanner_type = &ScannerType;
+    PyObject *capsule = PyCapsule_New(&c_api, JSON_SCAN_CAPSULE, NULL);
+    if (capsule == NULL || PyModule_AddObject(m, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
         Py_DECREF(m);
         return NULL;
     }

@@ -186,11 +186,38 @@ class EventBuilder:
         """The event for ``record`` already serialised (one JSON object), so a batch is ``b"[" + b",".join(...) + b"]"``."""
         native = self._native_json
         if native is not None:
-            data = native(record)
+            data = native.event(record)
             if data is not None:
                 return data
         built = self._build_safely(record, serialise=True)
         return None if built is None else built[1]
+
+    def build_json_batch(self, records: list[RawExchange], limit: int) -> tuple[list[tuple[bytes, int]], int]:
+        """The events of ``records`` in order as JSON pieces ``(events joined by ",", how many)``, and how many gave none.
+
+        The native writer takes the batch at once and writes it with the GIL released; each
+        piece it gives stays within ``limit`` once bracketed (see ``Writer.events``). What it hands
+        back, and every record without it, is built here one by one, one piece each.
+        """
+        items: list[Any] = records
+        native = self._native_json
+        if native is not None:
+            try:
+                items = native.events(records, limit)
+            except Exception as exc:  # MemoryError: each record is built on its own below
+                warn_once("event-batch-error", "moesif: writing a batch of events failed (%s: %s)", type(exc).__name__, exc)
+        pieces: list[tuple[bytes, int]] = []
+        failed = 0
+        for item in items:
+            if type(item) is tuple:
+                pieces.append(item)
+                continue
+            built = self._build_safely(item, serialise=True)
+            if built is None:
+                failed += 1
+            else:
+                pieces.append((built[1], 1))
+        return pieces, failed
 
     def _build_safely(self, record: RawExchange, *, serialise: bool) -> tuple[dict[str, Any], bytes] | None:
         try:

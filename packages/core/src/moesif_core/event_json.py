@@ -9,15 +9,19 @@ Python builder then builds, so an event never depends on which one ran. It needs
 header lists and body check too, and is built and loaded the same way: from source with a C
 compiler, never when ``MOESIF_PURE_PYTHON=1`` is set.
 
+A batch is written by ``events``: each record is read under the GIL, then every event is written
+(escaped, its bodies checked, joined) with the GIL released, so on a second core the app's own
+threads run meanwhile instead of waiting for the sender.
+
 Example::
 
-    write = native_event_writer(settings, identifier, masks, request_plain, response_plain)
-    data = write(record) if write is not None else None  # None: build it in Python
+    writer = native_event_writer(settings, identifier, masks, request_plain, response_plain)
+    data = writer.event(record) if writer is not None else None  # None: build it in Python
+    pieces, rest = writer.events(records, limit)  # rest: the records to build in Python
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from . import headers
@@ -29,21 +33,18 @@ from .native import native_part
 from .record import RawExchange
 from .settings import Settings
 
-__all__ = ["NATIVE", "EventWriter", "native_event_writer"]
+__all__ = ["NATIVE", "native_event_writer"]
 
 if TYPE_CHECKING:
     from ._event_json import Writer as _Writer
 
 Writer: type[_Writer] | None
 try:
-    Writer = native_part("_event_json", 1).Writer
+    Writer = native_part("_event_json", 2).Writer
 except ImportError:  # no compiler at install time, another interpreter, or turned off
     Writer = None
 
 NATIVE: Final = Writer is not None
-
-# record -> the event's JSON, or None when the Python builder must build it.
-EventWriter = Callable[[RawExchange], bytes | None]
 
 
 def native_event_writer(
@@ -52,7 +53,7 @@ def native_event_writer(
     masks: Masks,
     request_plain: PlainJsonCheck | None,
     response_plain: PlainJsonCheck | None,
-) -> EventWriter | None:
+) -> _Writer | None:
     """The native writer for events of ``settings``, or None where only the Python builder applies.
 
     None without the extension or the native header lists, and for settings whose every event
@@ -65,7 +66,7 @@ def native_event_writer(
     api_version = settings.api_version
     if api_version is not None and type(api_version) is not str:
         return None
-    writer = Writer(
+    return Writer(
         normalize=normalize,
         api_version=api_version,
         request_masks=masks.request_headers,
@@ -78,4 +79,3 @@ def native_event_writer(
         response_plain=response_plain,
         record_type=RawExchange,
     )
-    return writer.event

@@ -1,10 +1,11 @@
 """The background sender: takes batches off the queue, builds events, posts them with retries.
 
 ``EVENT_WORKER_COUNT`` daemon threads each own one keep-alive connection and loop: take a batch
-(full, or its oldest record waited ``EVENT_BATCH_TIMEOUT``), build each event from its raw record
-(on this thread, never the request's), encode each with orjson, join them under
-``BATCH_MAX_BYTES``, gzip, POST ``/v1/events/batch``. While one worker waits on the network the
-other builds, so building and sending overlap.
+(full, or its oldest record waited ``EVENT_BATCH_TIMEOUT``), encode its records into events (on
+this thread, never the request's: the native writer does a whole batch at once and writes it with
+the GIL released; a custom builder's events go through orjson one by one), join them under
+``BATCH_MAX_BYTES``, gzip (with the GIL released too), POST ``/v1/events/batch``. While one
+worker waits on the network the other builds, so building and sending overlap.
 
 Every record ends in exactly one counter: ``sent`` or a ``dropped_*`` reason (a builder that
 returns None or raises: ``dropped_build_error``). Retries use exponential backoff with full
@@ -41,8 +42,9 @@ _ORJSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 
 # A record -> its event (None: it could not be built; the builder logged why).
 Builder = Callable[[RawExchange], "dict[str, Any] | None"]
-# A record -> its event as JSON bytes (None: it could not be built).
-Encoder = Callable[[RawExchange], "bytes | None"]
+# Records and the batch byte limit -> their events as JSON pieces (events joined by ",", how many),
+# and how many records gave no event.
+Encoder = Callable[[list[RawExchange], int], "tuple[list[tuple[bytes, int]], int]"]
 
 
 def encode(value: Any) -> bytes:
@@ -51,7 +53,7 @@ def encode(value: Any) -> bytes:
 
 
 def make_encoder(settings: Settings, build: Builder | None) -> Encoder:
-    """Record -> event JSON: ``build`` then orjson, or by default the event builder's own serialisation.
+    """Records -> event JSON: ``build`` then orjson for each, or by default the event builder's batch.
 
     Call it on the thread that creates the agent, not on a sender thread: a first-time import on
     a background thread that a fork interrupts leaves the module locked forever in the child.
@@ -60,13 +62,27 @@ def make_encoder(settings: Settings, build: Builder | None) -> Encoder:
         from .event_builder import EventBuilder
 
         # The builder serialises each event itself, so it is encoded once, not twice.
-        return EventBuilder(settings).build_json
+        return EventBuilder(settings).build_json_batch
 
-    def encode_one(record: RawExchange) -> bytes | None:
-        event = build(record)
-        return None if event is None else orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+    def encode_each(records: list[RawExchange], limit: int) -> tuple[list[tuple[bytes, int]], int]:
+        pieces: list[tuple[bytes, int]] = []
+        failed = 0
+        for record in records:
+            try:
+                event = build(record)
+                blob = None if event is None else orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+            except Exception as exc:
+                blob = None
+                warn_rate_limited(
+                    "build-error", "moesif: could not build an event, dropping it (%s: %s)", type(exc).__name__, exc
+                )
+            if blob is None:
+                failed += 1
+            else:
+                pieces.append((blob, 1))
+        return pieces, failed
 
-    return encode_one
+    return encode_each
 
 
 class EntityPost:
@@ -103,7 +119,7 @@ class Sender:
         self._queue = queue
         self._counters = counters
         self._build = build
-        self._encode_one: Encoder | None = encoder
+        self._encode: Encoder | None = encoder
         self._build_lock = threading.Lock()
         self._transport_factory = transport_factory
         self._on_response = on_response
@@ -179,60 +195,61 @@ class Sender:
             self._queue.done(batch)
 
     def _encoder(self) -> Encoder:
-        encode_one = self._encode_one
-        if encode_one is not None:
-            return encode_one
+        encode = self._encode
+        if encode is not None:
+            return encode
         with self._build_lock:
-            if self._encode_one is None:
-                build = self._build
-                self._encode_one = make_encoder(self.settings, build)
-            return self._encode_one
+            if self._encode is None:
+                self._encode = make_encoder(self.settings, self._build)
+            return self._encode
 
     def _deliver(self, transport: HttpTransport, items: list[QueueItem], deadline: float | None) -> None:
-        blobs: list[bytes] = []
+        records: list[RawExchange] = []
         entities: list[EntityPost] = []
-        failed = 0
-        try:
-            encode_one: Encoder | None = self._encoder()
-        except Exception as exc:
-            warn_once("builder-import", "moesif: the event builder is unavailable (%s: %s)", type(exc).__name__, exc)
-            encode_one = None
         for item in items:
             if type(item) is EntityPost:
                 entities.append(item)
-                continue
-            if encode_one is None:
-                failed += 1
-                continue
-            try:
-                blob = encode_one(item)  # type: ignore[arg-type]
-            except Exception as exc:
-                blob = None
-                warn_rate_limited(
-                    "build-error", "moesif: could not build an event, dropping it (%s: %s)", type(exc).__name__, exc
-                )
-            if blob is None:
-                failed += 1
             else:
-                blobs.append(blob)
-        if failed:
-            self._counters.add("dropped_build_error", failed)
-            if self.settings.debug:
-                logger.debug("moesif: dropped %d events: build error", failed)
+                records.append(item)  # type: ignore[arg-type]
         limit = self.settings.batch_max_bytes
-        chunk: list[bytes] = []
-        size = 2
-        for blob in blobs:
-            if chunk and size + len(blob) + 1 > limit:
-                self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), len(chunk), deadline)
-                chunk = []
-                size = 2
-            chunk.append(blob)
-            size += len(blob) + 1
-        if chunk:
-            self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), len(chunk), deadline)
+        if records:
+            pieces: list[tuple[bytes, int]] = []
+            failed = len(records)
+            try:
+                encode = self._encoder()
+            except Exception as exc:
+                warn_once("builder-import", "moesif: the event builder is unavailable (%s: %s)", type(exc).__name__, exc)
+            else:
+                try:
+                    pieces, failed = encode(records, limit)
+                except Exception as exc:  # a bug of ours: the batch is dropped, the worker goes on
+                    warn_rate_limited(
+                        "build-error", "moesif: could not build events, dropping them (%s: %s)", type(exc).__name__, exc
+                    )
+            if failed:
+                self._counters.add("dropped_build_error", failed)
+                if self.settings.debug:
+                    logger.debug("moesif: dropped %d events: build error", failed)
+            self._post_pieces(transport, pieces, limit, deadline)
         for entity in entities:
             self._post(transport, entity.path, (entity.body,), 1, deadline, entity=True)
+
+    def _post_pieces(self, transport: HttpTransport, pieces: list[tuple[bytes, int]], limit: int, deadline: float | None) -> None:
+        """Post the pieces joined into batches of at most ``limit`` bytes (a bigger piece alone)."""
+        chunk: list[bytes] = []
+        count = 0
+        size = 2
+        for piece, events in pieces:
+            if chunk and size + len(piece) + 1 > limit:
+                self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), count, deadline)
+                chunk = []
+                count = 0
+                size = 2
+            chunk.append(piece)
+            count += events
+            size += len(piece) + 1
+        if chunk:
+            self._post(transport, EVENTS_PATH, (b"[", b",".join(chunk), b"]"), count, deadline)
 
     def _post(
         self,

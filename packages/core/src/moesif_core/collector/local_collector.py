@@ -34,7 +34,9 @@ class RecordedRequest:
 
     ``headers`` has lower-cased names. ``status`` is None when no complete answer was sent (a
     hang or a cut response; ``fault`` then says which). ``body_size`` counts bytes as received
-    (compressed when gzip). ``time`` is the arrival time (``time.time()``).
+    (compressed when gzip); ``decoded_size`` the bytes of a data post once decoded (None for other
+    requests, and for posts refused before: a wrong application id). ``time`` is the arrival time
+    (``time.time()``).
     """
 
     method: str
@@ -44,6 +46,7 @@ class RecordedRequest:
     body_size: int
     time: float
     fault: str | None = None
+    decoded_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,7 +396,8 @@ class LocalCollector:
         body_size: int,
         arrived: float,
         fault: str | None,
+        decoded_size: int | None = None,
     ) -> None:
         with self._changed:
-            self._requests.append(RecordedRequest(method, path, headers, status, body_size, arrived, fault))
+            self._requests.append(RecordedRequest(method, path, headers, status, body_size, arrived, fault, decoded_size))
             self._changed.notify_all()

@@ -80,6 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
     _recorded: bool
     _fault: str | None
     _body_size: int
+    _decoded_size: int | None
     server_version = "moesif-local-collector"
     sys_version = ""
 
@@ -172,7 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._recorded = True
         method, path, headers, arrived = self._seen
-        self.server.collector.record_request(method, path, headers, status, self._body_size, arrived, self._fault)
+        self.server.collector.record_request(
+            method, path, headers, status, self._body_size, arrived, self._fault, self._decoded_size
+        )
 
     def _send(
         self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, content_type: str | None = "application/json"
@@ -213,6 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._recorded = False
         self._fault = None
         self._body_size = 0
+        self._decoded_size = None
         try:
             try:
                 raw = self._read_body(collector.max_body_bytes)
@@ -294,6 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             return refused
         body = decode_body(raw, headers.get("content-encoding"), collector.max_body_bytes)
+        self._decoded_size = len(body)
         items = parse_items(data_route, body, strict_events=collector.strict_events)
         collector.accept(data_route.kind, items)  # committed before we answer: a 201 means stored
         extra = {_CONFIG_ETAG_HEADER: collector.current_config()[1]} if data_route.kind == "events" else {}
